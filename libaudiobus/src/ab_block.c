@@ -82,6 +82,8 @@ int ab_block_validate(const ab_block_t *b)
     bool carries_samples = b->type == AB_BLOCK_AUDIO || b->type == AB_BLOCK_FEATURES;
     if (carries_samples ? b->frames == 0 : b->frames != 0)
         return AB_ERANGE;
+    if (b->type == AB_BLOCK_FEATURES && b->hop == 0)
+        return AB_ERANGE; /* consumers divide by it */
     if (strnlen(b->label, AB_LABEL_MAX + 1) > AB_LABEL_MAX)
         return AB_ETOOBIG;
     uint64_t expected = (uint64_t)b->frames * b->channels * size;
@@ -158,7 +160,8 @@ enum {
     K_FORMAT = 1 << 8,
     K_FRAMES = 1 << 9,
     K_SAMPLES = 1 << 10,
-    K_REQUIRED = (1 << 11) - 1
+    K_REQUIRED = (1 << 11) - 1,
+    K_HOP = 1 << 11 /* required for features only */
 };
 
 static int s_read_u32(ab_mp_reader_t *r, uint32_t *value)
@@ -198,7 +201,7 @@ static int s_decode_field(ab_block_t *b, ab_mp_reader_t *r, const char *key, uin
         *seen |= K_TYPE;
     } else if (KEY("stream")) {
         if ((rc = ab_mp_read_str_copy(r, b->stream, sizeof b->stream)) != 0)
-            return rc == AB_ERANGE ? AB_ENAME : rc;
+            return rc == AB_ERANGE || rc == AB_ETOOBIG ? AB_ENAME : rc; /* NUL or > 64 bytes */
         *seen |= K_STREAM;
     } else if (KEY("seq")) {
         if ((rc = ab_mp_read_uint(r, &b->seq)) != 0)
@@ -233,6 +236,7 @@ static int s_decode_field(ab_block_t *b, ab_mp_reader_t *r, const char *key, uin
     } else if (KEY("hop")) {
         if ((rc = s_read_u32(r, &b->hop)) != 0)
             return rc;
+        *seen |= K_HOP;
     } else if (KEY("label")) {
         if ((rc = ab_mp_read_str_copy(r, b->label, sizeof b->label)) != 0)
             return rc;
@@ -280,6 +284,8 @@ int ab_block_decode(ab_block_t *b, const uint8_t *msg, size_t len)
     if (!(seen & K_V))
         return AB_EMISSING;
     if ((seen & K_REQUIRED) != K_REQUIRED)
+        return AB_EMISSING;
+    if (b->type == AB_BLOCK_FEATURES && !(seen & K_HOP))
         return AB_EMISSING;
     return ab_block_validate(b);
 }

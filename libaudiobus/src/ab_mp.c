@@ -372,6 +372,8 @@ int ab_mp_skip(ab_mp_reader_t *r)
 static int s_buffer_write(void *data, const char *buf, size_t len)
 {
     ab_mp_buffer_t *out = data;
+    if (len == 0)
+        return 0; /* an empty body may come with buf == NULL: no memcpy */
     if (out->overflow || out->cap - out->len < len) {
         out->overflow = true;
         return -1;

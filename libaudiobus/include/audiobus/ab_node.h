@@ -1,0 +1,79 @@
+/* ab_node.h - a node's side of the control plane: a DEALER connected to the
+ * broker's ROUTER that registers (hello/welcome), heartbeats with the node's
+ * counters, learns when its data link is confirmed, and says goodbye.
+ *
+ * One thread owns an ab_node_t: the node's control thread.
+ */
+#ifndef AUDIOBUS_AB_NODE_H_INCLUDED
+#define AUDIOBUS_AB_NODE_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ab_ctl.h"
+#include "ab_export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ab_node ab_node_t;
+
+/* Fills msg's stats (ab_ctl_stat_set) for the next heartbeat.
+ * [control-thread] */
+typedef void(ab_node_stats_fn)(void *user, ab_ctl_msg_t *msg);
+
+/* Connect to the broker's control endpoint. hello is copied (cmd, host and
+ * pid are filled in). zmq_ctx is the process's ZeroMQ context (not owned).
+ * Returns NULL and writes why into error on a bad endpoint. [control-thread] */
+AB_EXPORT ab_node_t *ab_node_new(void *zmq_ctx, const char *broker_endpoint, const ab_ctl_msg_t *hello,
+                                 char *error, size_t error_len);
+
+/* Say nothing, close the socket, free. NULL-safe. [control-thread] */
+AB_EXPORT void ab_node_destroy(ab_node_t **self_p);
+
+/* Send hello and wait up to timeout_ms for welcome. Returns 0; AB_EREFUSED
+ * (ab_node_reason() says why); AB_ETIMEOUT when no broker answered;
+ * AB_EINTR when a stop signal arrived. [control-thread] */
+AB_EXPORT int ab_node_register(ab_node_t *self, int timeout_ms);
+
+/* Handle control messages for up to timeout_ms and send a heartbeat when
+ * one is due (its counters from the stats function). Returns 0, or
+ * AB_ETIMEOUT when the broker has been silent for 3 heartbeat intervals.
+ * [control-thread] */
+AB_EXPORT int ab_node_poll(ab_node_t *self, int timeout_ms);
+
+/* Send bye and wait up to timeout_ms for the broker's bye. Returns 0 or
+ * AB_ETIMEOUT. [control-thread] */
+AB_EXPORT int ab_node_bye(ab_node_t *self, int timeout_ms);
+
+/* Wait up to timeout_ms for the broker to confirm the data link (linked).
+ * Returns 0, AB_ETIMEOUT or AB_EINTR. [control-thread] */
+AB_EXPORT int ab_node_wait_linked(ab_node_t *self, int timeout_ms);
+
+AB_EXPORT void ab_node_set_stats_fn(ab_node_t *self, ab_node_stats_fn *fn, void *user);
+AB_EXPORT bool ab_node_linked(const ab_node_t *self);
+AB_EXPORT uint64_t ab_node_session(const ab_node_t *self);
+/* The broker's data endpoints, made connectable. Valid after register. */
+AB_EXPORT const char *ab_node_data_in(const ab_node_t *self);
+AB_EXPORT const char *ab_node_data_out(const ab_node_t *self);
+/* The broker's reason for the last refuse or error. */
+AB_EXPORT const char *ab_node_reason(const ab_node_t *self);
+/* The subscription topic that confirms this node's link: "$link/<session>". */
+AB_EXPORT const char *ab_node_link_topic(const ab_node_t *self);
+
+/* Send one request (e.g. list) and return the raw reply in a buffer the
+ * caller frees. Used by clients such as `audiobus ls`. Returns 0,
+ * AB_ETIMEOUT or AB_EZMQ. [control-thread] */
+AB_EXPORT int ab_node_request(void *zmq_ctx, const char *broker_endpoint, const ab_ctl_msg_t *request,
+                              int timeout_ms, uint8_t **reply, size_t *reply_len);
+
+/* This machine's host name (static storage). [any-thread] */
+AB_EXPORT const char *ab_node_hostname(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

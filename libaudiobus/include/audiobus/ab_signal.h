@@ -1,0 +1,29 @@
+/* ab_signal.h - SIGINT/SIGTERM handling shared by every node: the first
+ * signal asks for a clean shutdown, a second one exits at once. */
+#ifndef AUDIOBUS_AB_SIGNAL_H_INCLUDED
+#define AUDIOBUS_AB_SIGNAL_H_INCLUDED
+
+#include <stdbool.h>
+
+#include "ab_export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Install handlers for SIGINT and SIGTERM, ignore SIGPIPE. Call once from
+ * main before starting threads. [control-thread] */
+AB_EXPORT void ab_signal_install(void);
+
+/* True once SIGINT or SIGTERM arrived (or ab_signal_request_stop ran).
+ * [any-thread], real-time safe. */
+AB_EXPORT bool ab_signal_stop_requested(void);
+
+/* Ask for the same clean shutdown a signal would. [any-thread] */
+AB_EXPORT void ab_signal_request_stop(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

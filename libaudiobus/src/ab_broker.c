@@ -1,0 +1,729 @@
+/* ab_broker.c - the broker's poll loop: forward and account data blocks,
+ * serve the node registry on the control socket. */
+#include "audiobus/ab_broker.h"
+
+#include <czmq.h>
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "ab_mp.h"
+#include "audiobus/ab_block.h"
+#include "audiobus/ab_clock.h"
+#include "audiobus/ab_ctl.h"
+#include "audiobus/ab_endpoint.h"
+#include "audiobus/ab_error.h"
+#include "audiobus/ab_log.h"
+#include "audiobus/ab_signal.h"
+
+#define AB_LINK_TOPIC_PREFIX "$link/"
+#define AB_LISTING_MAX (1u << 20)
+#define AB_ROUTING_ID_MAX 255
+#define AB_FORWARD_BURST 512
+
+typedef struct {
+    uint8_t id[AB_ROUTING_ID_MAX];
+    size_t id_len;
+    char key[2 * AB_ROUTING_ID_MAX + 1];
+    ab_ctl_msg_t hello; /* what the node announced */
+    uint64_t session;
+    int64_t registered_ns;
+    int64_t last_seen_ns;
+    bool linked;
+    uint32_t n_stats;
+    ab_ctl_stat_t stats[AB_CTL_MAX_STATS];
+    uint64_t bad; /* malformed messages from this node */
+} s_node_t;
+
+typedef struct {
+    char name[AB_STREAM_NAME_MAX + 1];
+    char publisher[AB_STREAM_NAME_MAX + 1]; /* node that announced it, "" if none */
+    ab_block_type_t type;
+    uint32_t rate, channels, hop;
+    ab_format_t format;
+    bool seen_any;
+    uint64_t blocks, gaps, bad, bytes, last_seq, restarts;
+} s_stream_t;
+
+struct ab_broker {
+    void *ctx;
+    void *router, *xsub, *xpub;
+    char control_endpoint[AB_ENDPOINT_MAX];
+    char data_in_endpoint[AB_ENDPOINT_MAX];
+    char data_out_endpoint[AB_ENDPOINT_MAX];
+    int heartbeat_ms;
+    int heartbeat_misses;
+    atomic_bool stop;
+    zhashx_t *nodes;   /* routing id (hex) -> s_node_t */
+    zhashx_t *streams; /* stream name -> s_stream_t */
+    uint64_t next_session;
+    int64_t started_ns;
+    uint8_t *listing; /* AB_LISTING_MAX bytes */
+    /* problems on the sockets, for the logs and the listing */
+    uint64_t bad_data, bad_control, bad_subscriptions;
+    ab_log_limiter_t data_limiter, control_limiter, subscription_limiter;
+};
+
+static void s_node_destroy(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
+
+static int s_bind(void *socket, const char *endpoint, char *bound, const char *what, char *error, size_t error_len)
+{
+    int max_msg = (int)AB_BLOCK_MAX_BYTES + 1024;
+    int64_t max_size = max_msg;
+    zmq_setsockopt(socket, ZMQ_MAXMSGSIZE, &max_size, sizeof max_size);
+    if (zmq_bind(socket, endpoint) != 0) {
+        snprintf(error, error_len, "cannot bind the %s socket to %s: %s (is another broker running there? choose another port with --bind)",
+                 what, endpoint, zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    size_t len = AB_ENDPOINT_MAX;
+    zmq_getsockopt(socket, ZMQ_LAST_ENDPOINT, bound, &len);
+    return 0;
+}
+
+ab_broker_t *ab_broker_new(const ab_broker_config_t *config, char *error, size_t error_len)
+{
+    char data_in[AB_ENDPOINT_MAX], data_out[AB_ENDPOINT_MAX];
+    const char *control = config->control_endpoint ? config->control_endpoint : "tcp://*:5550";
+    if (!ab_endpoint_valid(control)) {
+        snprintf(error, error_len, "bad control endpoint \"%s\" (expected tcp://HOST:PORT, ipc://PATH)", control);
+        return NULL;
+    }
+    if (config->data_in_endpoint)
+        snprintf(data_in, sizeof data_in, "%s", config->data_in_endpoint);
+    else if (ab_endpoint_offset(control, 1, data_in, sizeof data_in)) {
+        snprintf(error, error_len, "cannot derive the data-in endpoint from \"%s\" (give --data-in)", control);
+        return NULL;
+    }
+    if (config->data_out_endpoint)
+        snprintf(data_out, sizeof data_out, "%s", config->data_out_endpoint);
+    else if (ab_endpoint_offset(control, 2, data_out, sizeof data_out)) {
+        snprintf(error, error_len, "cannot derive the data-out endpoint from \"%s\" (give --data-out)", control);
+        return NULL;
+    }
+
+    ab_broker_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(error, error_len, "out of memory");
+        return NULL;
+    }
+    self->heartbeat_ms = config->heartbeat_ms > 0 ? config->heartbeat_ms : 1000;
+    self->heartbeat_misses = config->heartbeat_misses > 0 ? config->heartbeat_misses : 3;
+    self->nodes = zhashx_new();
+    self->streams = zhashx_new();
+    self->listing = malloc(AB_LISTING_MAX);
+    self->ctx = zmq_ctx_new();
+    if (!self->nodes || !self->streams || !self->listing || !self->ctx) {
+        snprintf(error, error_len, "out of memory");
+        ab_broker_destroy(&self);
+        return NULL;
+    }
+    zhashx_set_destructor(self->nodes, s_node_destroy);
+    zhashx_set_destructor(self->streams, s_node_destroy);
+    self->started_ns = ab_clock_mono_ns();
+    /* Sessions stay unique across broker restarts: seconds since the epoch
+     * in the high bits. */
+    self->next_session = (uint64_t)(ab_clock_wall_ns() / 1000000000) << 20;
+
+    self->router = zmq_socket(self->ctx, ZMQ_ROUTER);
+    self->xsub = zmq_socket(self->ctx, ZMQ_XSUB);
+    self->xpub = zmq_socket(self->ctx, ZMQ_XPUB);
+    int hwm = config->subscriber_hwm > 0 ? config->subscriber_hwm : 4096;
+    zmq_setsockopt(self->xpub, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(self->xsub, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    int linger = 0;
+    zmq_setsockopt(self->router, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(self->xsub, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(self->xpub, ZMQ_LINGER, &linger, sizeof linger);
+    if (s_bind(self->router, control, self->control_endpoint, "control (ROUTER)", error, error_len) ||
+        s_bind(self->xsub, data_in, self->data_in_endpoint, "data-in (XSUB)", error, error_len) ||
+        s_bind(self->xpub, data_out, self->data_out_endpoint, "data-out (XPUB)", error, error_len)) {
+        ab_broker_destroy(&self);
+        return NULL;
+    }
+    /* Control messages are small; refuse anything bigger before reading it. */
+    int64_t max_ctl = AB_CTL_MAX_BYTES;
+    zmq_setsockopt(self->router, ZMQ_MAXMSGSIZE, &max_ctl, sizeof max_ctl);
+    /* Subscribe to everything upstream: every publisher that connects is
+     * sent this, which is how it learns its data link is live. */
+    uint8_t subscribe_all = 1;
+    zmq_send(self->xsub, &subscribe_all, 1, 0);
+    return self;
+}
+
+void ab_broker_destroy(ab_broker_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    ab_broker_t *self = *self_p;
+    if (self->router)
+        zmq_close(self->router);
+    if (self->xsub)
+        zmq_close(self->xsub);
+    if (self->xpub)
+        zmq_close(self->xpub);
+    if (self->ctx)
+        zmq_ctx_term(self->ctx);
+    zhashx_destroy(&self->nodes);
+    zhashx_destroy(&self->streams);
+    free(self->listing);
+    free(self);
+    *self_p = NULL;
+}
+
+const char *ab_broker_control_endpoint(const ab_broker_t *self)
+{
+    return self->control_endpoint;
+}
+
+const char *ab_broker_data_in_endpoint(const ab_broker_t *self)
+{
+    return self->data_in_endpoint;
+}
+
+const char *ab_broker_data_out_endpoint(const ab_broker_t *self)
+{
+    return self->data_out_endpoint;
+}
+
+void ab_broker_stop(ab_broker_t *self)
+{
+    atomic_store(&self->stop, true);
+}
+
+/* ---- data plane ---------------------------------------------------------- */
+
+static s_stream_t *s_stream_get(ab_broker_t *self, const char *name)
+{
+    s_stream_t *stream = zhashx_lookup(self->streams, name);
+    if (!stream) {
+        stream = calloc(1, sizeof *stream);
+        if (!stream)
+            return NULL;
+        snprintf(stream->name, sizeof stream->name, "%s", name);
+        zhashx_insert(self->streams, name, stream);
+    }
+    return stream;
+}
+
+static void s_account_block(ab_broker_t *self, const ab_block_t *block, size_t bytes)
+{
+    s_stream_t *stream = s_stream_get(self, block->stream);
+    if (!stream)
+        return;
+    if (stream->seen_any) {
+        if (block->seq > stream->last_seq + 1) {
+            uint64_t lost = block->seq - stream->last_seq - 1;
+            stream->gaps += lost;
+            ab_log_limited(&self->data_limiter, 1000, AB_LOG_WARN,
+                           "stream %s: %" PRIu64 " block(s) missing before seq %" PRIu64, block->stream, lost,
+                           block->seq);
+        } else if (block->seq <= stream->last_seq) {
+            /* A new recorder for the stream starts again from 0. */
+            stream->restarts++;
+            ab_log_info("stream %s restarted at seq %" PRIu64, block->stream, block->seq);
+        }
+    }
+    stream->seen_any = true;
+    stream->last_seq = block->seq;
+    stream->blocks++;
+    stream->bytes += bytes;
+    stream->type = block->type == AB_BLOCK_END ? stream->type : block->type;
+    if (block->type != AB_BLOCK_END && block->type != AB_BLOCK_EVENT) {
+        stream->rate = block->rate;
+        stream->channels = block->channels;
+        stream->format = block->format;
+        stream->hop = block->hop;
+    } else if (!stream->rate) {
+        stream->rate = block->rate;
+        stream->channels = block->channels;
+        stream->format = block->format;
+    }
+}
+
+/* Receive the rest of a message whose frame count is wrong. */
+static void s_drain(void *socket)
+{
+    int more = 1;
+    size_t len = sizeof more;
+    while (more) {
+        zmq_msg_t extra;
+        zmq_msg_init(&extra);
+        if (zmq_msg_recv(&extra, socket, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&extra);
+            return;
+        }
+        zmq_getsockopt(socket, ZMQ_RCVMORE, &more, &len);
+        zmq_msg_close(&extra);
+    }
+}
+
+static void s_bad_data(ab_broker_t *self, const char *what, int rc)
+{
+    self->bad_data++;
+    ab_log_limited(&self->data_limiter, 1000, AB_LOG_WARN, "data-in: dropped a bad block: %s%s%s (%" PRIu64 " so far)",
+                   what, rc ? ": " : "", rc ? ab_strerror(rc) : "", self->bad_data);
+}
+
+/* Forward up to a burst of blocks from XSUB to XPUB, checking each. */
+static void s_forward_data(ab_broker_t *self)
+{
+    for (int i = 0; i < AB_FORWARD_BURST; i++) {
+        zmq_msg_t topic, payload;
+        zmq_msg_init(&topic);
+        if (zmq_msg_recv(&topic, self->xsub, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&topic);
+            return;
+        }
+        if (!zmq_msg_more(&topic)) {
+            s_bad_data(self, "one frame instead of [topic][block]", 0);
+            zmq_msg_close(&topic);
+            continue;
+        }
+        zmq_msg_init(&payload);
+        zmq_msg_recv(&payload, self->xsub, ZMQ_DONTWAIT);
+        if (zmq_msg_more(&payload)) {
+            s_drain(self->xsub);
+            s_bad_data(self, "more than two frames", 0);
+            zmq_msg_close(&topic);
+            zmq_msg_close(&payload);
+            continue;
+        }
+        ab_block_t block;
+        int rc = ab_block_decode(&block, zmq_msg_data(&payload), zmq_msg_size(&payload));
+        if (rc) {
+            s_bad_data(self, "undecodable block", rc);
+            if (rc != AB_ENAME && block.stream[0] && ab_stream_name_valid(block.stream)) {
+                s_stream_t *stream = s_stream_get(self, block.stream);
+                if (stream)
+                    stream->bad++;
+            }
+        } else if (!ab_topic_matches(zmq_msg_data(&topic), zmq_msg_size(&topic), block.stream)) {
+            s_bad_data(self, "topic frame does not match the block's stream", 0);
+            s_stream_t *stream = s_stream_get(self, block.stream);
+            if (stream)
+                stream->bad++;
+        } else {
+            s_account_block(self, &block, zmq_msg_size(&payload));
+            zmq_msg_send(&topic, self->xpub, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+            zmq_msg_send(&payload, self->xpub, ZMQ_DONTWAIT);
+        }
+        zmq_msg_close(&topic);
+        zmq_msg_close(&payload);
+    }
+}
+
+/* ---- control plane --------------------------------------------------------- */
+
+static void s_send_to(ab_broker_t *self, const uint8_t *id, size_t id_len, const uint8_t *data, size_t len)
+{
+    if (zmq_send(self->router, id, id_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return;
+    zmq_send(self->router, data, len, ZMQ_DONTWAIT);
+}
+
+static void s_send_ctl(ab_broker_t *self, const uint8_t *id, size_t id_len, const ab_ctl_msg_t *msg)
+{
+    uint8_t buf[2048];
+    size_t len;
+    if (ab_ctl_encode(msg, buf, sizeof buf, &len) == 0)
+        s_send_to(self, id, id_len, buf, len);
+}
+
+static void s_send_reason(ab_broker_t *self, const uint8_t *id, size_t id_len, ab_cmd_t cmd, const char *reason)
+{
+    ab_ctl_msg_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.cmd = cmd;
+    snprintf(msg.reason, sizeof msg.reason, "%s", reason);
+    s_send_ctl(self, id, id_len, &msg);
+}
+
+static void s_send_cmd(ab_broker_t *self, const uint8_t *id, size_t id_len, ab_cmd_t cmd)
+{
+    ab_ctl_msg_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.cmd = cmd;
+    s_send_ctl(self, id, id_len, &msg);
+}
+
+static void s_id_key(const uint8_t *id, size_t id_len, char *key)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < id_len; i++) {
+        key[2 * i] = hex[id[i] >> 4];
+        key[2 * i + 1] = hex[id[i] & 15];
+    }
+    key[2 * id_len] = '\0';
+}
+
+static s_node_t *s_node_by_name(ab_broker_t *self, const char *name)
+{
+    for (s_node_t *node = zhashx_first(self->nodes); node; node = zhashx_next(self->nodes))
+        if (strcmp(node->hello.name, name) == 0)
+            return node;
+    return NULL;
+}
+
+static s_node_t *s_node_by_session(ab_broker_t *self, uint64_t session)
+{
+    for (s_node_t *node = zhashx_first(self->nodes); node; node = zhashx_next(self->nodes))
+        if (node->session == session)
+            return node;
+    return NULL;
+}
+
+/* The node that publishes a stream, if any. */
+static s_node_t *s_publisher_of(ab_broker_t *self, const char *stream)
+{
+    for (s_node_t *node = zhashx_first(self->nodes); node; node = zhashx_next(self->nodes))
+        for (uint32_t i = 0; i < node->hello.n_outputs; i++)
+            if (strcmp(node->hello.outputs[i].stream, stream) == 0)
+                return node;
+    return NULL;
+}
+
+static void s_remove_node(ab_broker_t *self, s_node_t *node, const char *why)
+{
+    ab_log_info("node %s (%s, pid %" PRIu32 " on %s) %s", node->hello.name, ab_role_name(node->hello.role),
+                node->hello.pid, node->hello.host, why);
+    for (uint32_t i = 0; i < node->hello.n_outputs; i++) {
+        s_stream_t *stream = zhashx_lookup(self->streams, node->hello.outputs[i].stream);
+        if (stream && strcmp(stream->publisher, node->hello.name) == 0)
+            stream->publisher[0] = '\0';
+    }
+    zhashx_delete(self->nodes, node->key);
+}
+
+static void s_on_hello(ab_broker_t *self, const uint8_t *id, size_t id_len, const char *key, const ab_ctl_msg_t *msg)
+{
+    char reason[AB_CTL_STR_MAX + 1];
+    s_node_t *same_peer = zhashx_lookup(self->nodes, key);
+    if (same_peer) /* the node starts over on the same connection */
+        s_remove_node(self, same_peer, "registered again");
+
+    s_node_t *other = s_node_by_name(self, msg->name);
+    if (other) {
+        snprintf(reason, sizeof reason,
+                 "name \"%s\" is already registered by a %s on %s (pid %" PRIu32 "); choose another --name",
+                 msg->name, ab_role_name(other->hello.role), other->hello.host, other->hello.pid);
+        ab_log_warn("refused %s from %s: %s", ab_role_name(msg->role), msg->host, reason);
+        s_send_reason(self, id, id_len, AB_CMD_REFUSE, reason);
+        return;
+    }
+    for (uint32_t i = 0; i < msg->n_outputs; i++) {
+        s_node_t *owner = s_publisher_of(self, msg->outputs[i].stream);
+        if (owner) {
+            snprintf(reason, sizeof reason,
+                     "stream \"%s\" is already published by node \"%s\" on %s (pid %" PRIu32
+                     "); choose another --stream",
+                     msg->outputs[i].stream, owner->hello.name, owner->hello.host, owner->hello.pid);
+            ab_log_warn("refused %s \"%s\": %s", ab_role_name(msg->role), msg->name, reason);
+            s_send_reason(self, id, id_len, AB_CMD_REFUSE, reason);
+            return;
+        }
+    }
+    s_node_t *node = calloc(1, sizeof *node);
+    if (!node)
+        return;
+    memcpy(node->id, id, id_len);
+    node->id_len = id_len;
+    snprintf(node->key, sizeof node->key, "%s", key);
+    node->hello = *msg;
+    node->session = ++self->next_session;
+    node->registered_ns = node->last_seen_ns = ab_clock_mono_ns();
+    zhashx_insert(self->nodes, key, node);
+    for (uint32_t i = 0; i < msg->n_outputs; i++) {
+        const ab_ctl_output_t *out = &msg->outputs[i];
+        s_stream_t *stream = s_stream_get(self, out->stream);
+        if (!stream)
+            continue;
+        snprintf(stream->publisher, sizeof stream->publisher, "%s", msg->name);
+        stream->type = out->type;
+        stream->rate = out->rate;
+        stream->channels = out->channels;
+        stream->format = out->format;
+        stream->hop = out->hop;
+    }
+    ab_log_info("node %s (%s, pid %" PRIu32 " on %s) registered, session %" PRIu64, msg->name,
+                ab_role_name(msg->role), msg->pid, msg->host, node->session);
+
+    ab_ctl_msg_t welcome;
+    memset(&welcome, 0, sizeof welcome);
+    welcome.cmd = AB_CMD_WELCOME;
+    welcome.session = node->session;
+    welcome.heartbeat_ms = (uint32_t)self->heartbeat_ms;
+    snprintf(welcome.data_in, sizeof welcome.data_in, "%s", self->data_in_endpoint);
+    snprintf(welcome.data_out, sizeof welcome.data_out, "%s", self->data_out_endpoint);
+    s_send_ctl(self, id, id_len, &welcome);
+}
+
+static void s_pack_str_kv(msgpack_packer *pk, const char *key, const char *value)
+{
+    ab_mp_pack_key(pk, key);
+    ab_mp_pack_cstr(pk, value);
+}
+
+static void s_pack_uint_kv(msgpack_packer *pk, const char *key, uint64_t value)
+{
+    ab_mp_pack_key(pk, key);
+    msgpack_pack_uint64(pk, value);
+}
+
+static void s_pack_node(msgpack_packer *pk, const s_node_t *node, int64_t now)
+{
+    const ab_ctl_msg_t *h = &node->hello;
+    msgpack_pack_map(pk, 11);
+    s_pack_str_kv(pk, "name", h->name);
+    s_pack_str_kv(pk, "role", ab_role_name(h->role));
+    s_pack_str_kv(pk, "host", h->host);
+    s_pack_uint_kv(pk, "pid", h->pid);
+    s_pack_uint_kv(pk, "session", node->session);
+    ab_mp_pack_key(pk, "inputs");
+    msgpack_pack_array(pk, h->n_inputs);
+    for (uint32_t i = 0; i < h->n_inputs; i++)
+        ab_mp_pack_cstr(pk, h->inputs[i]);
+    ab_mp_pack_key(pk, "outputs");
+    msgpack_pack_array(pk, h->n_outputs);
+    for (uint32_t i = 0; i < h->n_outputs; i++)
+        ab_mp_pack_cstr(pk, h->outputs[i].stream);
+    s_pack_uint_kv(pk, "age_ms", (uint64_t)((now - node->registered_ns) / 1000000));
+    s_pack_uint_kv(pk, "heartbeat_ms_ago", (uint64_t)((now - node->last_seen_ns) / 1000000));
+    ab_mp_pack_key(pk, "linked");
+    if (node->linked)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+    ab_mp_pack_key(pk, "stats");
+    msgpack_pack_map(pk, node->n_stats + 1);
+    for (uint32_t i = 0; i < node->n_stats; i++)
+        s_pack_uint_kv(pk, node->stats[i].name, node->stats[i].value);
+    s_pack_uint_kv(pk, "bad_messages", node->bad);
+}
+
+static void s_pack_stream(msgpack_packer *pk, const s_stream_t *s)
+{
+    msgpack_pack_map(pk, 12);
+    s_pack_str_kv(pk, "stream", s->name);
+    s_pack_str_kv(pk, "type", ab_block_type_name(s->type) ? ab_block_type_name(s->type) : "");
+    s_pack_uint_kv(pk, "rate", s->rate);
+    s_pack_uint_kv(pk, "channels", s->channels);
+    s_pack_str_kv(pk, "format", ab_format_name(s->format) ? ab_format_name(s->format) : "");
+    s_pack_uint_kv(pk, "hop", s->hop);
+    s_pack_str_kv(pk, "publisher", s->publisher);
+    s_pack_uint_kv(pk, "blocks", s->blocks);
+    s_pack_uint_kv(pk, "gaps", s->gaps);
+    s_pack_uint_kv(pk, "bad", s->bad);
+    s_pack_uint_kv(pk, "bytes", s->bytes);
+    s_pack_uint_kv(pk, "last_seq", s->last_seq);
+}
+
+/* The listing: {v, cmd: "listing", nodes: [...], streams: [...], broker: {...}} */
+static void s_on_list(ab_broker_t *self, const uint8_t *id, size_t id_len)
+{
+    msgpack_packer pk;
+    ab_mp_buffer_t out;
+    ab_mp_packer_init(&pk, &out, self->listing, AB_LISTING_MAX);
+    int64_t now = ab_clock_mono_ns();
+    msgpack_pack_map(&pk, 5);
+    s_pack_uint_kv(&pk, "v", AB_PROTOCOL_VERSION);
+    s_pack_str_kv(&pk, "cmd", "listing");
+    ab_mp_pack_key(&pk, "nodes");
+    msgpack_pack_array(&pk, (uint32_t)zhashx_size(self->nodes));
+    for (s_node_t *node = zhashx_first(self->nodes); node; node = zhashx_next(self->nodes))
+        s_pack_node(&pk, node, now);
+    ab_mp_pack_key(&pk, "streams");
+    msgpack_pack_array(&pk, (uint32_t)zhashx_size(self->streams));
+    for (s_stream_t *s = zhashx_first(self->streams); s; s = zhashx_next(self->streams))
+        s_pack_stream(&pk, s);
+    ab_mp_pack_key(&pk, "broker");
+    msgpack_pack_map(&pk, 4);
+    s_pack_uint_kv(&pk, "uptime_ms", (uint64_t)((now - self->started_ns) / 1000000));
+    s_pack_uint_kv(&pk, "bad_data", self->bad_data);
+    s_pack_uint_kv(&pk, "bad_control", self->bad_control);
+    s_pack_uint_kv(&pk, "bad_subscriptions", self->bad_subscriptions);
+    if (out.overflow) {
+        s_send_reason(self, id, id_len, AB_CMD_ERROR, "listing larger than 1 MiB; too many nodes or streams");
+        return;
+    }
+    s_send_to(self, id, id_len, out.buf, out.len);
+}
+
+static void s_bad_control(ab_broker_t *self, s_node_t *node, const uint8_t *id, size_t id_len, const char *what,
+                          int rc)
+{
+    char reason[AB_CTL_STR_MAX + 1];
+    self->bad_control++;
+    if (node)
+        node->bad++;
+    snprintf(reason, sizeof reason, "%s%s%s", what, rc ? ": " : "", rc ? ab_strerror(rc) : "");
+    ab_log_limited(&self->control_limiter, 1000, AB_LOG_WARN, "control: bad message from %s: %s (%" PRIu64 " so far)",
+                   node ? node->hello.name : "an unregistered peer", reason, self->bad_control);
+    if (id)
+        s_send_reason(self, id, id_len, AB_CMD_ERROR, reason);
+}
+
+static void s_handle_control(ab_broker_t *self)
+{
+    for (int i = 0; i < 64; i++) {
+        uint8_t id[AB_ROUTING_ID_MAX + 1];
+        int id_len = zmq_recv(self->router, id, sizeof id, ZMQ_DONTWAIT);
+        if (id_len < 0)
+            return;
+        int more = 0;
+        size_t more_len = sizeof more;
+        zmq_getsockopt(self->router, ZMQ_RCVMORE, &more, &more_len);
+        if (!more || id_len > AB_ROUTING_ID_MAX) {
+            if (more)
+                s_drain(self->router);
+            s_bad_control(self, NULL, NULL, 0, "malformed envelope", 0);
+            continue;
+        }
+        char key[2 * AB_ROUTING_ID_MAX + 1];
+        s_id_key(id, (size_t)id_len, key);
+        s_node_t *node = zhashx_lookup(self->nodes, key);
+
+        zmq_msg_t payload;
+        zmq_msg_init(&payload);
+        zmq_msg_recv(&payload, self->router, ZMQ_DONTWAIT);
+        if (zmq_msg_more(&payload)) {
+            s_drain(self->router);
+            zmq_msg_close(&payload);
+            s_bad_control(self, node, id, (size_t)id_len, "more than one frame", AB_EFRAMES);
+            continue;
+        }
+        ab_ctl_msg_t msg;
+        int rc = ab_ctl_decode(&msg, zmq_msg_data(&payload), zmq_msg_size(&payload));
+        zmq_msg_close(&payload);
+        if (rc) {
+            s_bad_control(self, node, id, (size_t)id_len, "undecodable control message", rc);
+            continue;
+        }
+        if (node)
+            node->last_seen_ns = ab_clock_mono_ns();
+        switch (msg.cmd) {
+        case AB_CMD_HELLO:
+            s_on_hello(self, id, (size_t)id_len, key, &msg);
+            break;
+        case AB_CMD_HEARTBEAT:
+            if (!node) {
+                s_send_reason(self, id, (size_t)id_len, AB_CMD_ERROR, "unknown node: send hello first");
+                break;
+            }
+            node->n_stats = msg.n_stats;
+            memcpy(node->stats, msg.stats, sizeof msg.stats[0] * msg.n_stats);
+            s_send_cmd(self, id, (size_t)id_len, AB_CMD_HEARTBEAT);
+            break;
+        case AB_CMD_BYE:
+            if (node)
+                s_remove_node(self, node, "said goodbye");
+            s_send_cmd(self, id, (size_t)id_len, AB_CMD_BYE);
+            break;
+        case AB_CMD_LIST:
+            s_on_list(self, id, (size_t)id_len);
+            break;
+        default:
+            s_bad_control(self, node, id, (size_t)id_len, "command a node may not send", AB_ECMD);
+            break;
+        }
+    }
+}
+
+/* XPUB hands up subscription messages: [1|0][topic]. A subscription to
+ * "$link/<session>" proves all of that node's earlier subscriptions are in
+ * force (they travel the same pipe, in order). */
+static void s_handle_subscriptions(ab_broker_t *self)
+{
+    for (int i = 0; i < 256; i++) {
+        uint8_t buf[AB_TOPIC_MAX + 64];
+        int len = zmq_recv(self->xpub, buf, sizeof buf - 1, ZMQ_DONTWAIT);
+        if (len < 0)
+            return;
+        int more = 0;
+        size_t more_len = sizeof more;
+        zmq_getsockopt(self->xpub, ZMQ_RCVMORE, &more, &more_len);
+        if (more)
+            s_drain(self->xpub);
+        if (len < 1 || len >= (int)sizeof buf || more || (buf[0] != 0 && buf[0] != 1)) {
+            self->bad_subscriptions++;
+            ab_log_limited(&self->subscription_limiter, 1000, AB_LOG_WARN,
+                           "data-out: ignored a message that is not a subscription (%" PRIu64 " so far)",
+                           self->bad_subscriptions);
+            continue;
+        }
+        buf[len] = '\0';
+        const char *topic = (const char *)buf + 1;
+        size_t prefix = strlen(AB_LINK_TOPIC_PREFIX);
+        if ((size_t)len - 1 <= prefix || strncmp(topic, AB_LINK_TOPIC_PREFIX, prefix) != 0)
+            continue;
+        char *end;
+        uint64_t session = strtoull(topic + prefix, &end, 10);
+        s_node_t *node = *end == '\0' ? s_node_by_session(self, session) : NULL;
+        if (!node)
+            continue;
+        node->linked = buf[0] == 1;
+        if (node->linked) {
+            ab_log_info("node %s linked: its subscriptions are in force", node->hello.name);
+            s_send_cmd(self, node->id, node->id_len, AB_CMD_LINKED);
+        } else {
+            ab_log_info("node %s unlinked: its data connection closed", node->hello.name);
+        }
+    }
+}
+
+static void s_expire_nodes(ab_broker_t *self)
+{
+    int64_t now = ab_clock_mono_ns();
+    int64_t limit = (int64_t)self->heartbeat_ms * self->heartbeat_misses * 1000000;
+    bool removed = true;
+    while (removed) { /* deleting invalidates the iteration: restart it */
+        removed = false;
+        for (s_node_t *node = zhashx_first(self->nodes); node; node = zhashx_next(self->nodes))
+            if (now - node->last_seen_ns > limit) {
+                s_remove_node(self, node, "missed its heartbeats; forgotten");
+                removed = true;
+                break;
+            }
+    }
+}
+
+int ab_broker_run(ab_broker_t *self)
+{
+    ab_log_info("broker: control %s, data in %s, data out %s", self->control_endpoint, self->data_in_endpoint,
+                self->data_out_endpoint);
+    zmq_pollitem_t items[] = {
+        {self->xsub, 0, ZMQ_POLLIN, 0},
+        {self->xpub, 0, ZMQ_POLLIN, 0},
+        {self->router, 0, ZMQ_POLLIN, 0},
+    };
+    int64_t next_expiry = ab_clock_mono_ns();
+    while (!atomic_load(&self->stop) && !ab_signal_stop_requested()) {
+        int rc = zmq_poll(items, 3, 100);
+        if (rc < 0 && zmq_errno() != EINTR) {
+            ab_log_error("broker: zmq_poll failed: %s", zmq_strerror(zmq_errno()));
+            return AB_EZMQ;
+        }
+        if (rc > 0) {
+            if (items[0].revents & ZMQ_POLLIN)
+                s_forward_data(self);
+            if (items[1].revents & ZMQ_POLLIN)
+                s_handle_subscriptions(self);
+            if (items[2].revents & ZMQ_POLLIN)
+                s_handle_control(self);
+        }
+        int64_t now = ab_clock_mono_ns();
+        if (now >= next_expiry) {
+            s_expire_nodes(self);
+            next_expiry = now + 200 * 1000000LL;
+        }
+    }
+    ab_log_info("broker: stopping");
+    return 0;
+}

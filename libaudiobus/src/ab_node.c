@@ -1,0 +1,332 @@
+/* ab_node.c - control-plane client: register, heartbeat, link, goodbye. */
+#include "audiobus/ab_node.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "audiobus/ab_clock.h"
+#include "audiobus/ab_endpoint.h"
+#include "audiobus/ab_error.h"
+#include "audiobus/ab_log.h"
+#include "audiobus/ab_signal.h"
+
+#define AB_LISTING_REPLY_MAX ((1u << 20) + 1024)
+
+struct ab_node {
+    void *dealer;
+    char broker[AB_ENDPOINT_MAX];
+    ab_ctl_msg_t hello;
+    uint64_t session;
+    char data_in[AB_ENDPOINT_MAX];
+    char data_out[AB_ENDPOINT_MAX];
+    char link_topic[64];
+    char reason[AB_CTL_STR_MAX + 1];
+    int heartbeat_ms;
+    int64_t next_heartbeat_ns;
+    int64_t last_heard_ns;
+    bool registered;
+    bool linked;
+    bool bye_acked;
+    ab_node_stats_fn *stats_fn;
+    void *stats_user;
+};
+
+const char *ab_node_hostname(void)
+{
+    static char host[256];
+    if (!host[0] && gethostname(host, sizeof host - 1) != 0)
+        snprintf(host, sizeof host, "unknown");
+    return host;
+}
+
+static void *s_dealer(void *ctx, const char *endpoint)
+{
+    void *dealer = zmq_socket(ctx, ZMQ_DEALER);
+    if (!dealer)
+        return NULL;
+    int linger = 200;
+    zmq_setsockopt(dealer, ZMQ_LINGER, &linger, sizeof linger);
+    int64_t max_size = AB_LISTING_REPLY_MAX;
+    zmq_setsockopt(dealer, ZMQ_MAXMSGSIZE, &max_size, sizeof max_size);
+    int reconnect = 100, reconnect_max = 2000;
+    zmq_setsockopt(dealer, ZMQ_RECONNECT_IVL, &reconnect, sizeof reconnect);
+    zmq_setsockopt(dealer, ZMQ_RECONNECT_IVL_MAX, &reconnect_max, sizeof reconnect_max);
+    if (zmq_connect(dealer, endpoint) != 0) {
+        zmq_close(dealer);
+        return NULL;
+    }
+    return dealer;
+}
+
+ab_node_t *ab_node_new(void *zmq_ctx, const char *broker_endpoint, const ab_ctl_msg_t *hello, char *error,
+                       size_t error_len)
+{
+    if (!ab_endpoint_valid(broker_endpoint)) {
+        snprintf(error, error_len, "bad broker endpoint \"%s\" (expected tcp://HOST:PORT or ipc://PATH)",
+                 broker_endpoint ? broker_endpoint : "");
+        return NULL;
+    }
+    ab_node_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(error, error_len, "out of memory");
+        return NULL;
+    }
+    snprintf(self->broker, sizeof self->broker, "%s", broker_endpoint);
+    self->hello = *hello;
+    self->hello.cmd = AB_CMD_HELLO;
+    self->hello.pid = (uint32_t)getpid();
+    if (!self->hello.host[0])
+        snprintf(self->hello.host, sizeof self->hello.host, "%s", ab_node_hostname());
+    self->dealer = s_dealer(zmq_ctx, broker_endpoint);
+    if (!self->dealer) {
+        snprintf(error, error_len, "cannot connect to broker %s: %s", broker_endpoint, zmq_strerror(zmq_errno()));
+        free(self);
+        return NULL;
+    }
+    self->heartbeat_ms = 1000;
+    return self;
+}
+
+void ab_node_destroy(ab_node_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    zmq_close((*self_p)->dealer);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+static int s_send(ab_node_t *self, const ab_ctl_msg_t *msg)
+{
+    uint8_t buf[8192];
+    size_t len;
+    int rc = ab_ctl_encode(msg, buf, sizeof buf, &len);
+    if (rc)
+        return rc;
+    return zmq_send(self->dealer, buf, len, ZMQ_DONTWAIT) < 0 ? AB_EZMQ : 0;
+}
+
+static int s_send_cmd(ab_node_t *self, ab_cmd_t cmd)
+{
+    ab_ctl_msg_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.cmd = cmd;
+    return s_send(self, &msg);
+}
+
+/* Act on one message from the broker. */
+static void s_handle(ab_node_t *self, const ab_ctl_msg_t *msg)
+{
+    switch (msg->cmd) {
+    case AB_CMD_WELCOME:
+        self->session = msg->session;
+        self->heartbeat_ms = msg->heartbeat_ms ? (int)msg->heartbeat_ms : 1000;
+        ab_endpoint_resolve(msg->data_in, self->broker, self->data_in, sizeof self->data_in);
+        ab_endpoint_resolve(msg->data_out, self->broker, self->data_out, sizeof self->data_out);
+        snprintf(self->link_topic, sizeof self->link_topic, "$link/%" PRIu64, self->session);
+        self->registered = true;
+        self->next_heartbeat_ns = ab_clock_mono_ns() + (int64_t)self->heartbeat_ms * 1000000;
+        break;
+    case AB_CMD_REFUSE:
+        snprintf(self->reason, sizeof self->reason, "%s", msg->reason);
+        break;
+    case AB_CMD_LINKED:
+        self->linked = true;
+        break;
+    case AB_CMD_BYE:
+        self->bye_acked = true;
+        break;
+    case AB_CMD_ERROR:
+        snprintf(self->reason, sizeof self->reason, "%s", msg->reason);
+        ab_log_warn("broker says: %s", msg->reason);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Receive and handle every message waiting, after waiting up to timeout_ms
+ * for the first. Returns the number handled. */
+static int s_receive(ab_node_t *self, int timeout_ms)
+{
+    zmq_pollitem_t item = {self->dealer, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&item, 1, timeout_ms) <= 0)
+        return 0;
+    int handled = 0;
+    for (;;) {
+        zmq_msg_t frame;
+        zmq_msg_init(&frame);
+        if (zmq_msg_recv(&frame, self->dealer, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&frame);
+            return handled;
+        }
+        ab_ctl_msg_t msg;
+        int rc = ab_ctl_decode(&msg, zmq_msg_data(&frame), zmq_msg_size(&frame));
+        bool more = zmq_msg_more(&frame);
+        zmq_msg_close(&frame);
+        self->last_heard_ns = ab_clock_mono_ns();
+        if (more || rc) {
+            ab_log_warn("ignored a bad control message from the broker: %s", more ? "extra frames" : ab_strerror(rc));
+            continue;
+        }
+        s_handle(self, &msg);
+        handled++;
+    }
+}
+
+int ab_node_register(ab_node_t *self, int timeout_ms)
+{
+    self->registered = false;
+    self->linked = false;
+    self->reason[0] = '\0';
+    int rc = s_send(self, &self->hello);
+    if (rc)
+        return rc;
+    int64_t deadline = ab_clock_mono_ns() + (int64_t)timeout_ms * 1000000;
+    while (!self->registered && !self->reason[0]) {
+        if (ab_signal_stop_requested())
+            return AB_EINTR;
+        int64_t left = (deadline - ab_clock_mono_ns()) / 1000000;
+        if (left <= 0)
+            return AB_ETIMEOUT;
+        s_receive(self, left > 100 ? 100 : (int)left);
+    }
+    return self->registered ? 0 : AB_EREFUSED;
+}
+
+int ab_node_poll(ab_node_t *self, int timeout_ms)
+{
+    int64_t now = ab_clock_mono_ns();
+    int64_t until_heartbeat = (self->next_heartbeat_ns - now) / 1000000;
+    if (until_heartbeat < timeout_ms)
+        timeout_ms = until_heartbeat > 0 ? (int)until_heartbeat : 0;
+    s_receive(self, timeout_ms);
+    now = ab_clock_mono_ns();
+    if (self->registered && now >= self->next_heartbeat_ns) {
+        ab_ctl_msg_t beat;
+        memset(&beat, 0, sizeof beat);
+        beat.cmd = AB_CMD_HEARTBEAT;
+        if (self->stats_fn)
+            self->stats_fn(self->stats_user, &beat);
+        s_send(self, &beat);
+        self->next_heartbeat_ns = now + (int64_t)self->heartbeat_ms * 1000000;
+    }
+    if (self->registered && self->last_heard_ns &&
+        now - self->last_heard_ns > 3 * (int64_t)self->heartbeat_ms * 1000000)
+        return AB_ETIMEOUT;
+    return 0;
+}
+
+int ab_node_wait_linked(ab_node_t *self, int timeout_ms)
+{
+    int64_t deadline = ab_clock_mono_ns() + (int64_t)timeout_ms * 1000000;
+    while (!self->linked) {
+        if (ab_signal_stop_requested())
+            return AB_EINTR;
+        int64_t left = (deadline - ab_clock_mono_ns()) / 1000000;
+        if (left <= 0)
+            return AB_ETIMEOUT;
+        ab_node_poll(self, left > 100 ? 100 : (int)left);
+    }
+    return 0;
+}
+
+int ab_node_bye(ab_node_t *self, int timeout_ms)
+{
+    self->bye_acked = false;
+    if (s_send_cmd(self, AB_CMD_BYE))
+        return AB_EZMQ;
+    int64_t deadline = ab_clock_mono_ns() + (int64_t)timeout_ms * 1000000;
+    while (!self->bye_acked) {
+        int64_t left = (deadline - ab_clock_mono_ns()) / 1000000;
+        if (left <= 0)
+            return AB_ETIMEOUT;
+        s_receive(self, left > 100 ? 100 : (int)left);
+    }
+    self->registered = false;
+    return 0;
+}
+
+void ab_node_set_stats_fn(ab_node_t *self, ab_node_stats_fn *fn, void *user)
+{
+    self->stats_fn = fn;
+    self->stats_user = user;
+}
+
+bool ab_node_linked(const ab_node_t *self)
+{
+    return self->linked;
+}
+
+uint64_t ab_node_session(const ab_node_t *self)
+{
+    return self->session;
+}
+
+const char *ab_node_data_in(const ab_node_t *self)
+{
+    return self->data_in;
+}
+
+const char *ab_node_data_out(const ab_node_t *self)
+{
+    return self->data_out;
+}
+
+const char *ab_node_reason(const ab_node_t *self)
+{
+    return self->reason;
+}
+
+const char *ab_node_link_topic(const ab_node_t *self)
+{
+    return self->link_topic;
+}
+
+int ab_node_request(void *zmq_ctx, const char *broker_endpoint, const ab_ctl_msg_t *request, int timeout_ms,
+                    uint8_t **reply, size_t *reply_len)
+{
+    *reply = NULL;
+    *reply_len = 0;
+    if (!ab_endpoint_valid(broker_endpoint))
+        return AB_EINVAL;
+    void *dealer = s_dealer(zmq_ctx, broker_endpoint);
+    if (!dealer)
+        return AB_EZMQ;
+    uint8_t buf[8192];
+    size_t len;
+    int rc = ab_ctl_encode(request, buf, sizeof buf, &len);
+    if (rc == 0 && zmq_send(dealer, buf, len, 0) < 0)
+        rc = AB_EZMQ;
+    if (rc == 0) {
+        zmq_pollitem_t item = {dealer, 0, ZMQ_POLLIN, 0};
+        int64_t deadline = ab_clock_mono_ns() + (int64_t)timeout_ms * 1000000;
+        rc = AB_ETIMEOUT;
+        while (ab_clock_mono_ns() < deadline && !ab_signal_stop_requested()) {
+            if (zmq_poll(&item, 1, 100) <= 0)
+                continue;
+            zmq_msg_t frame;
+            zmq_msg_init(&frame);
+            if (zmq_msg_recv(&frame, dealer, ZMQ_DONTWAIT) >= 0) {
+                *reply_len = zmq_msg_size(&frame);
+                *reply = malloc(*reply_len ? *reply_len : 1);
+                if (*reply) {
+                    memcpy(*reply, zmq_msg_data(&frame), *reply_len);
+                    rc = 0;
+                } else {
+                    rc = AB_ENOMEM;
+                }
+            }
+            zmq_msg_close(&frame);
+            break;
+        }
+    }
+    int linger = 0;
+    zmq_setsockopt(dealer, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_close(dealer);
+    return rc;
+}
