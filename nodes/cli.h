@@ -26,7 +26,7 @@ enum {
     "                       keys SERVER, PORT, logging_level, logging_format of a\n"                      \
     "                       server_info.json work too); the command line overrides it\n"                  \
     "  --log-level LEVEL    error, warn, info (default), debug, trace\n"                                  \
-    "  --log-format FMT     line format, e.g. \"%(asctime)s-%(message)s\"\n"                                \
+    "  --log-format FMT     line format, e.g. \"%%(asctime)s-%%(message)s\"\n"                                \
     "  -h, --help           this help\n"
 
 /* Build the argument vector a subcommand parses: the options of a --config

@@ -1,0 +1,322 @@
+/* ab_recorder.c - recorder node: source -> ring -> sender thread -> broker. */
+#include "audiobus/ab_recorder.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "audiobus/ab_clock.h"
+#include "audiobus/ab_error.h"
+#include "audiobus/ab_log.h"
+#include "audiobus/ab_node.h"
+#include "audiobus/ab_pub.h"
+#include "audiobus/ab_signal.h"
+
+#define AB_PUBLISHER_HWM 16384
+
+struct ab_recorder {
+    void *ctx;
+    char broker[256];
+    char stream[AB_STREAM_NAME_MAX + 1];
+    char name[AB_STREAM_NAME_MAX + 1];
+    int register_timeout_ms;
+    ab_source_t *source;
+    ab_node_t *node;
+    uint32_t block_frames;
+    pthread_t sender;
+    bool sender_started;
+    atomic_bool sender_done;
+    atomic_bool abort_sender;
+    atomic_uint_fast64_t blocks_sent;
+    atomic_uint_fast64_t frames_sent;
+    atomic_uint_fast64_t capture_gaps; /* frame jumps the sender saw */
+    ab_log_limiter_t broker_silent_limiter;
+};
+
+ab_recorder_t *ab_recorder_new(void *zmq_ctx, const ab_recorder_config_t *config, char *error, size_t error_len)
+{
+    if (!config->stream || !ab_stream_name_valid(config->stream)) {
+        snprintf(error, error_len,
+                 "bad stream name \"%s\" (1-%d characters of A-Z a-z 0-9 . _ - /, e.g. --stream mic1)",
+                 config->stream ? config->stream : "", AB_STREAM_NAME_MAX);
+        return NULL;
+    }
+    ab_recorder_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(error, error_len, "out of memory");
+        return NULL;
+    }
+    self->ctx = zmq_ctx;
+    snprintf(self->broker, sizeof self->broker, "%s", config->broker);
+    snprintf(self->stream, sizeof self->stream, "%s", config->stream);
+    if (config->name)
+        snprintf(self->name, sizeof self->name, "%s", config->name);
+    else
+        snprintf(self->name, sizeof self->name, "rec-%.40s-%d", config->stream, (int)getpid());
+    for (char *p = self->name; *p; p++)
+        if (*p == '/')
+            *p = '.';
+    if (!ab_stream_name_valid(self->name)) {
+        snprintf(error, error_len, "bad node name \"%s\" (1-%d characters of A-Z a-z 0-9 . _ - /)", self->name,
+                 AB_STREAM_NAME_MAX);
+        free(self);
+        return NULL;
+    }
+    self->register_timeout_ms = config->register_timeout_ms > 0 ? config->register_timeout_ms : 5000;
+    self->source = ab_source_new(&config->source, error, error_len);
+    if (!self->source) {
+        free(self);
+        return NULL;
+    }
+    self->block_frames = config->source.block_frames ? config->source.block_frames : 256;
+
+    ab_ctl_msg_t hello;
+    memset(&hello, 0, sizeof hello);
+    hello.role = AB_ROLE_RECORDER;
+    snprintf(hello.name, sizeof hello.name, "%s", self->name);
+    hello.n_outputs = 1;
+    ab_ctl_output_t *out = &hello.outputs[0];
+    snprintf(out->stream, sizeof out->stream, "%s", self->stream);
+    out->type = AB_BLOCK_AUDIO;
+    out->rate = ab_source_rate(self->source);
+    out->channels = ab_source_channels(self->source);
+    out->format = ab_source_format(self->source);
+    self->node = ab_node_new(zmq_ctx, config->broker, &hello, error, error_len);
+    if (!self->node) {
+        ab_recorder_destroy(&self);
+        return NULL;
+    }
+    return self;
+}
+
+void ab_recorder_destroy(ab_recorder_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    ab_recorder_t *self = *self_p;
+    if (self->sender_started) {
+        atomic_store(&self->abort_sender, true);
+        pthread_join(self->sender, NULL);
+    }
+    ab_source_destroy(&self->source);
+    ab_node_destroy(&self->node);
+    free(self);
+    *self_p = NULL;
+}
+
+uint64_t ab_recorder_blocks_sent(const ab_recorder_t *self)
+{
+    return atomic_load(&self->blocks_sent);
+}
+
+/* Publish one block, retrying while the link pushes back. */
+static int s_publish(ab_recorder_t *self, ab_pub_t *pub, ab_block_t *block)
+{
+    for (;;) {
+        int rc = ab_pub_send(pub, block, 200);
+        if (rc == 0) {
+            atomic_fetch_add(&self->blocks_sent, 1);
+            atomic_fetch_add(&self->frames_sent, block->frames);
+            block->seq++;
+            return 0;
+        }
+        if (rc != AB_ETIMEOUT) {
+            ab_log_error("cannot publish block %" PRIu64 " of %s: %s", block->seq, self->stream, ab_strerror(rc));
+            return rc;
+        }
+        if (atomic_load(&self->abort_sender))
+            return AB_EINTR;
+    }
+}
+
+/* The sender thread: cut chunks from the ring into blocks and publish. */
+static void *s_sender(void *arg)
+{
+    ab_recorder_t *self = arg;
+    ab_source_t *source = self->source;
+    ab_pub_t *pub = ab_pub_new(self->ctx, ab_node_data_in(self->node), AB_PUBLISHER_HWM);
+    uint32_t channels = ab_source_channels(source);
+    size_t frame_bytes = channels * ab_format_size(ab_source_format(source));
+    uint8_t *chunk_samples = malloc((size_t)self->block_frames * frame_bytes);
+    uint8_t *block_samples = malloc((size_t)self->block_frames * frame_bytes);
+    if (!pub || !chunk_samples || !block_samples) {
+        ab_log_error("cannot set up the sender for %s (data endpoint %s)", self->stream, ab_node_data_in(self->node));
+        goto done;
+    }
+    while (!ab_pub_wait_ready(pub, 200))
+        if (atomic_load(&self->abort_sender))
+            goto done;
+    ab_log_debug("data link to %s is live", ab_node_data_in(self->node));
+
+    ab_block_t block;
+    memset(&block, 0, sizeof block);
+    block.version = AB_PROTOCOL_VERSION;
+    block.type = AB_BLOCK_AUDIO;
+    snprintf(block.stream, sizeof block.stream, "%s", self->stream);
+    block.rate = ab_source_rate(source);
+    block.channels = channels;
+    block.format = ab_source_format(source);
+    block.samples = block_samples;
+
+    uint32_t filled = 0;      /* frames in block_samples */
+    uint64_t next_frame = 0;  /* frame index expected next */
+    int64_t block_time = 0;
+    uint64_t block_frame0 = 0;
+    for (;;) {
+        ab_source_chunk_t chunk;
+        int rc = ab_source_read(source, &chunk, chunk_samples, (size_t)self->block_frames * frame_bytes);
+        if (rc == AB_EEMPTY) {
+            if (ab_source_finished(source) && ab_source_read(source, &chunk, chunk_samples, 0) == AB_EEMPTY)
+                break;
+            if (atomic_load(&self->abort_sender))
+                goto done;
+            ab_source_wait(source, 50);
+            continue;
+        }
+        if (chunk.frame0 != next_frame) {
+            /* Frames lost at capture: close the block before the jump. */
+            atomic_fetch_add(&self->capture_gaps, 1);
+            if (filled) {
+                block.frames = filled;
+                block.samples_len = (size_t)filled * frame_bytes;
+                block.frame0 = block_frame0;
+                block.time_ns = block_time;
+                if (s_publish(self, pub, &block))
+                    goto done;
+                filled = 0;
+            }
+        }
+        next_frame = chunk.frame0 + chunk.frames;
+        uint32_t used = 0;
+        while (used < chunk.frames) {
+            if (filled == 0) {
+                block_frame0 = chunk.frame0 + used;
+                block_time = chunk.time_ns + (int64_t)((double)used * 1e9 / block.rate);
+            }
+            uint32_t n = chunk.frames - used;
+            if (n > self->block_frames - filled)
+                n = self->block_frames - filled;
+            memcpy(block_samples + (size_t)filled * frame_bytes, chunk_samples + (size_t)used * frame_bytes,
+                   (size_t)n * frame_bytes);
+            filled += n;
+            used += n;
+            if (filled == self->block_frames) {
+                block.frames = filled;
+                block.samples_len = (size_t)filled * frame_bytes;
+                block.frame0 = block_frame0;
+                block.time_ns = block_time;
+                if (s_publish(self, pub, &block))
+                    goto done;
+                filled = 0;
+            }
+        }
+    }
+    if (filled) {
+        block.frames = filled;
+        block.samples_len = (size_t)filled * frame_bytes;
+        block.frame0 = block_frame0;
+        block.time_ns = block_time;
+        if (s_publish(self, pub, &block))
+            goto done;
+    }
+    /* Tell every subscriber the stream is complete. */
+    block.type = AB_BLOCK_END;
+    block.frames = 0;
+    block.samples_len = 0;
+    block.samples = NULL;
+    block.frame0 = next_frame;
+    block.time_ns = ab_clock_wall_ns();
+    if (s_publish(self, pub, &block) == 0)
+        atomic_fetch_sub(&self->blocks_sent, 1); /* the end marker is not audio */
+done:
+    ab_pub_destroy(&pub); /* lingers until queued blocks are delivered */
+    free(chunk_samples);
+    free(block_samples);
+    atomic_store(&self->sender_done, true);
+    return NULL;
+}
+
+static void s_stats(void *user, ab_ctl_msg_t *msg)
+{
+    ab_recorder_t *self = user;
+    ab_ctl_stat_set(msg, "blocks", atomic_load(&self->blocks_sent));
+    ab_ctl_stat_set(msg, "frames", atomic_load(&self->frames_sent));
+    ab_ctl_stat_set(msg, "overruns", ab_source_overrun_frames(self->source));
+    ab_ctl_stat_set(msg, "device_overflows", ab_source_device_overflows(self->source));
+}
+
+static void s_report(ab_recorder_t *self)
+{
+    uint64_t overrun_frames = ab_source_overrun_frames(self->source);
+    ab_log_info("recorded %" PRIu64 " frames, published %" PRIu64 " blocks (%" PRIu64 " frames) of %s",
+                ab_source_frames(self->source), atomic_load(&self->blocks_sent), atomic_load(&self->frames_sent),
+                self->stream);
+    if (overrun_frames)
+        ab_log_warn("capture overruns: %" PRIu64 " frames lost in %" PRIu64 " events (the sender fell behind; "
+                    "raise --ring or lower the load)",
+                    overrun_frames, ab_source_overrun_events(self->source));
+    if (ab_source_device_overflows(self->source))
+        ab_log_warn("the device reported %" PRIu64 " input overflow(s)", ab_source_device_overflows(self->source));
+    uint64_t callbacks = ab_source_callback_count(self->source);
+    if (callbacks) {
+        double period_us = 1e6 * self->block_frames / ab_source_rate(self->source);
+        double p999_us = ab_source_callback_percentile_ns(self->source, 0.999) / 1000.0;
+        ab_log_info("audio callback: %" PRIu64 " calls, p99.9 <= %.1f us, max %.1f us (%.2f%% of the %.0f us "
+                    "block period)",
+                    callbacks, p999_us, ab_source_callback_max_ns(self->source) / 1000.0,
+                    100.0 * p999_us / period_us, period_us);
+    }
+}
+
+int ab_recorder_run(ab_recorder_t *self)
+{
+    ab_node_set_stats_fn(self->node, s_stats, self);
+    int rc = ab_node_register(self->node, self->register_timeout_ms);
+    if (rc == AB_EREFUSED) {
+        ab_log_error("the broker refused recorder %s: %s", self->name, ab_node_reason(self->node));
+        return rc;
+    }
+    if (rc == AB_ETIMEOUT) {
+        ab_log_error("no broker answered at %s within %d ms (start one with `audiobus broker`, or check --broker)",
+                     self->broker, self->register_timeout_ms);
+        return rc;
+    }
+    if (rc)
+        return rc;
+    char error[512];
+    if ((rc = ab_source_start(self->source, error, sizeof error)) != 0) {
+        ab_log_error("%s", error);
+        ab_node_bye(self->node, 1000);
+        return rc;
+    }
+    ab_log_info("recording %s as stream %s (node %s)", ab_source_description(self->source), self->stream,
+                self->name);
+    if (pthread_create(&self->sender, NULL, s_sender, self) != 0) {
+        ab_source_stop(self->source);
+        ab_node_bye(self->node, 1000);
+        return AB_ENOMEM;
+    }
+    self->sender_started = true;
+
+    bool stopping = false;
+    while (!atomic_load(&self->sender_done)) {
+        if (!stopping && ab_signal_stop_requested()) {
+            ab_log_info("stopping: draining what was captured");
+            ab_source_stop(self->source);
+            stopping = true;
+        }
+        if (ab_node_poll(self->node, 100) == AB_ETIMEOUT)
+            ab_log_limited(&self->broker_silent_limiter, 5000, AB_LOG_WARN, "the broker has not answered for 3 heartbeats");
+    }
+    pthread_join(self->sender, NULL);
+    self->sender_started = false;
+    ab_source_stop(self->source);
+    s_report(self);
+    if (ab_node_bye(self->node, 2000) != 0)
+        ab_log_warn("the broker did not acknowledge goodbye");
+    return 0;
+}

@@ -1,0 +1,689 @@
+/* ab_source.c - capture sources feeding the recorder's lock-free ring:
+ * PortAudio input, sound files and synthetic signals. */
+#include "audiobus/ab_source.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <portaudio.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <sndfile.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "audiobus/ab_clock.h"
+#include "audiobus/ab_error.h"
+#include "audiobus/ab_ring.h"
+
+typedef enum { KIND_PORTAUDIO, KIND_FILE, KIND_SYNTH } s_kind_t;
+typedef enum { SYNTH_SINE, SYNTH_NOISE, SYNTH_COUNTER, SYNTH_IMPULSE } s_synth_t;
+
+/* Log2 buckets of callback durations in ns: bucket b holds [2^b, 2^(b+1)). */
+#define AB_HIST_BUCKETS 40
+
+/* Chunk header as stored in the ring, followed by the samples. */
+typedef struct {
+    uint64_t frame0;
+    int64_t time_ns;
+    uint32_t frames;
+    uint32_t reserved;
+} s_chunk_header_t;
+
+struct ab_source {
+    s_kind_t kind;
+    s_synth_t synth;
+    double synth_hz;
+    uint32_t rate, channels, block_frames;
+    ab_format_t format;
+    size_t frame_bytes;
+    double speed;
+    uint64_t max_frames;
+    char description[512];
+    ab_ring_t *ring;
+    sem_t data_ready;
+
+    /* PortAudio */
+    PaStream *stream;
+    bool pa_initialized;
+    _Atomic int64_t adc_to_wall_ns; /* wall time = adc time + this */
+    /* files and synth */
+    SNDFILE *file;
+    pthread_t thread;
+    bool thread_started;
+    void *scratch; /* one chunk, for the pacing thread */
+    uint64_t noise_state;
+
+    /* written only by the producer (callback or pacing thread) */
+    uint64_t produced_frames;
+    atomic_uint_fast64_t frames;
+    atomic_uint_fast64_t overrun_frames;
+    atomic_uint_fast64_t overrun_events;
+    atomic_uint_fast64_t device_overflows;
+    atomic_uint_fast64_t callback_count;
+    atomic_uint_fast64_t callback_max_ns;
+    atomic_uint_fast64_t callback_hist[AB_HIST_BUCKETS];
+    atomic_bool finished;
+    atomic_bool stop;
+};
+
+/* ---- the producer side: shared by the callback and the pacing thread ------ */
+
+/* Write one chunk into the ring, all or nothing. Real-time safe. */
+static bool s_push_chunk(ab_source_t *self, uint64_t frame0, int64_t time_ns, const void *samples, uint32_t frames)
+{
+    s_chunk_header_t header = {.frame0 = frame0, .time_ns = time_ns, .frames = frames};
+    size_t bytes = (size_t)frames * self->frame_bytes;
+    if (ab_ring_write_space(self->ring) < sizeof header + bytes)
+        return false;
+    ab_ring_regions_t regions;
+    ab_ring_write_regions(self->ring, &regions);
+    /* Copy header then samples across the (possibly wrapped) free space. */
+    const uint8_t *parts[2] = {(const uint8_t *)&header, samples};
+    size_t lens[2] = {sizeof header, bytes};
+    uint8_t *dst = regions.ptr1;
+    size_t room = regions.len1;
+    for (int p = 0; p < 2; p++) {
+        const uint8_t *src = parts[p];
+        size_t left = lens[p];
+        while (left) {
+            if (room == 0) {
+                dst = regions.ptr2;
+                room = regions.len2;
+            }
+            size_t n = left < room ? left : room;
+            if (src)
+                memcpy(dst, src, n);
+            else
+                memset(dst, 0, n); /* no input buffer: silence */
+            dst += n;
+            room -= n;
+            left -= n;
+            if (src)
+                src += n;
+        }
+    }
+    ab_ring_write_commit(self->ring, sizeof header + bytes);
+    return true;
+}
+
+static void s_record_duration(ab_source_t *self, uint64_t ns)
+{
+    atomic_fetch_add_explicit(&self->callback_count, 1, memory_order_relaxed);
+    uint64_t max = atomic_load_explicit(&self->callback_max_ns, memory_order_relaxed);
+    if (ns > max)
+        atomic_store_explicit(&self->callback_max_ns, ns, memory_order_relaxed);
+    int bucket = 0;
+    while (bucket < AB_HIST_BUCKETS - 1 && (ns >> (bucket + 1)) != 0)
+        bucket++;
+    atomic_fetch_add_explicit(&self->callback_hist[bucket], 1, memory_order_relaxed);
+}
+
+/* The PortAudio callback: copy into the ring and return. No allocation,
+ * lock, log, ZeroMQ or msgpack here; sem_post is a non-blocking wake-up. */
+static int s_pa_callback(const void *input, void *output, unsigned long frame_count,
+                         const PaStreamCallbackTimeInfo *time_info, PaStreamCallbackFlags flags, void *user)
+{
+    (void)output;
+    ab_source_t *self = user;
+    int64_t started = ab_clock_mono_ns();
+    uint64_t frame0 = self->produced_frames;
+    uint32_t frames = (uint32_t)frame_count;
+    bool last = false;
+    if (self->max_frames && frame0 + frames >= self->max_frames) {
+        frames = (uint32_t)(self->max_frames - frame0);
+        last = true;
+    }
+    if (flags & paInputOverflow)
+        atomic_fetch_add_explicit(&self->device_overflows, 1, memory_order_relaxed);
+    int64_t time_ns;
+    if (time_info && time_info->inputBufferAdcTime > 0)
+        time_ns = (int64_t)(time_info->inputBufferAdcTime * 1e9) + atomic_load(&self->adc_to_wall_ns);
+    else
+        time_ns = ab_clock_wall_ns() - (int64_t)frames * 1000000000 / self->rate;
+    if (frames && !s_push_chunk(self, frame0, time_ns, input, frames)) {
+        atomic_fetch_add_explicit(&self->overrun_frames, frames, memory_order_relaxed);
+        atomic_fetch_add_explicit(&self->overrun_events, 1, memory_order_relaxed);
+    }
+    self->produced_frames = frame0 + frames;
+    atomic_store_explicit(&self->frames, self->produced_frames, memory_order_release);
+    if (last)
+        atomic_store(&self->finished, true);
+    sem_post(&self->data_ready);
+    s_record_duration(self, (uint64_t)(ab_clock_mono_ns() - started));
+    return last ? paComplete : paContinue;
+}
+
+static void s_pa_finished(void *user)
+{
+    ab_source_t *self = user;
+    atomic_store(&self->finished, true);
+    sem_post(&self->data_ready);
+}
+
+/* ---- synthetic signals and files ---------------------------------------- */
+
+static void s_store_float(const ab_source_t *self, float value, void *out, size_t index)
+{
+    switch (self->format) {
+    case AB_FORMAT_F32: ((float *)out)[index] = value; break;
+    case AB_FORMAT_S16: {
+        float v = value * 32768.0f;
+        ((int16_t *)out)[index] = (int16_t)(v > 32767.0f ? 32767 : v < -32768.0f ? -32768 : lrintf(v));
+        break;
+    }
+    case AB_FORMAT_S32: {
+        double v = (double)value * 2147483648.0;
+        ((int32_t *)out)[index] = (int32_t)(v > 2147483647.0 ? 2147483647 : v < -2147483648.0 ? INT32_MIN : lrint(v));
+        break;
+    }
+    }
+}
+
+/* Fill frames of the synthetic signal starting at frame0. */
+static void s_synthesize(ab_source_t *self, uint64_t frame0, uint32_t frames, void *out)
+{
+    uint32_t ch = self->channels;
+    for (uint32_t f = 0; f < frames; f++) {
+        uint64_t frame = frame0 + f;
+        for (uint32_t c = 0; c < ch; c++) {
+            size_t index = (size_t)f * ch + c;
+            uint64_t k = frame * ch + c; /* interleaved sample index */
+            float value = 0.0f;
+            switch (self->synth) {
+            case SYNTH_COUNTER:
+                /* Sample k carries k, exactly representable in each format. */
+                if (self->format == AB_FORMAT_F32)
+                    ((float *)out)[index] = (float)(k & 0xFFFFFF);
+                else if (self->format == AB_FORMAT_S16)
+                    ((int16_t *)out)[index] = (int16_t)(uint16_t)(k & 0xFFFF);
+                else
+                    ((int32_t *)out)[index] = (int32_t)(k & 0x7FFFFFFF);
+                continue;
+            case SYNTH_SINE:
+                value = 0.5f * (float)sin(2.0 * M_PI * self->synth_hz * (double)(frame % ((uint64_t)self->rate * 1000)) /
+                                          self->rate);
+                break;
+            case SYNTH_NOISE:
+                self->noise_state ^= self->noise_state << 13;
+                self->noise_state ^= self->noise_state >> 7;
+                self->noise_state ^= self->noise_state << 17;
+                value = (float)((double)(self->noise_state >> 11) / 9007199254740992.0 - 0.5);
+                break;
+            case SYNTH_IMPULSE:
+                value = frame % self->rate == 0 ? 1.0f : 0.0f;
+                if (self->format != AB_FORMAT_F32 && value == 1.0f)
+                    value = 0.999f;
+                break;
+            }
+            s_store_float(self, value, out, index);
+        }
+    }
+}
+
+/* Read up to frames from the file in the stream's format. */
+static uint32_t s_read_file(ab_source_t *self, uint32_t frames, void *out)
+{
+    sf_count_t got;
+    switch (self->format) {
+    case AB_FORMAT_S16: got = sf_readf_short(self->file, out, frames); break;
+    case AB_FORMAT_S32: got = sf_readf_int(self->file, out, frames); break;
+    default: got = sf_readf_float(self->file, out, frames); break;
+    }
+    return got > 0 ? (uint32_t)got : 0;
+}
+
+/* Files and synthetic signals: produce a chunk, wait for room rather than
+ * drop (nothing is lost to a slow consumer), sleep to keep the pace. */
+static void *s_pacing_thread(void *arg)
+{
+    ab_source_t *self = arg;
+    int64_t start_mono = ab_clock_mono_ns();
+    int64_t start_wall = ab_clock_wall_ns();
+    uint64_t frame0 = 0;
+    while (!atomic_load(&self->stop)) {
+        uint32_t frames = self->block_frames;
+        if (self->max_frames && frame0 + frames > self->max_frames)
+            frames = (uint32_t)(self->max_frames - frame0);
+        if (frames == 0)
+            break;
+        if (self->kind == KIND_FILE)
+            frames = s_read_file(self, frames, self->scratch);
+        else
+            s_synthesize(self, frame0, frames, self->scratch);
+        if (frames == 0)
+            break; /* end of file */
+        double offset_s = (double)frame0 / self->rate / (self->speed > 0 ? self->speed : 1.0);
+        int64_t time_ns = start_wall + (int64_t)(offset_s * 1e9);
+        while (!s_push_chunk(self, frame0, time_ns, self->scratch, frames)) {
+            if (atomic_load(&self->stop))
+                break;
+            sem_post(&self->data_ready);
+            ab_clock_sleep_ms(1);
+        }
+        frame0 += frames;
+        atomic_store_explicit(&self->frames, frame0, memory_order_release);
+        sem_post(&self->data_ready);
+        if (self->speed > 0) {
+            double next_s = (double)frame0 / self->rate / self->speed;
+            ab_clock_sleep_until(start_mono + (int64_t)(next_s * 1e9));
+        }
+    }
+    atomic_store(&self->finished, true);
+    sem_post(&self->data_ready);
+    return NULL;
+}
+
+/* ---- opening ------------------------------------------------------------ */
+
+static int s_open_file(ab_source_t *self, const ab_source_config_t *config, const char *path, char *error,
+                       size_t error_len)
+{
+    SF_INFO info;
+    memset(&info, 0, sizeof info);
+    self->file = sf_open(path, SFM_READ, &info);
+    if (!self->file) {
+        snprintf(error, error_len, "cannot open sound file \"%s\": %s", path, sf_strerror(NULL));
+        return AB_EIO;
+    }
+    if (config->rate && config->rate != (uint32_t)info.samplerate) {
+        snprintf(error, error_len, "\"%s\" is %d Hz but --rate says %u; audiobus does not resample (omit --rate)",
+                 path, info.samplerate, config->rate);
+        return AB_ECONFIG;
+    }
+    if (config->channels && config->channels != (uint32_t)info.channels) {
+        snprintf(error, error_len, "\"%s\" has %d channel(s) but --channels says %u (omit --channels)", path,
+                 info.channels, config->channels);
+        return AB_ECONFIG;
+    }
+    self->rate = (uint32_t)info.samplerate;
+    self->channels = (uint32_t)info.channels;
+    if (!config->format) {
+        int sub = info.format & SF_FORMAT_SUBMASK;
+        self->format = sub == SF_FORMAT_PCM_16 ? AB_FORMAT_S16 : sub == SF_FORMAT_PCM_32 ? AB_FORMAT_S32 : AB_FORMAT_F32;
+    }
+    snprintf(self->description, sizeof self->description, "file %s", path);
+    return 0;
+}
+
+static int s_parse_synth(ab_source_t *self, const char *what, char *error, size_t error_len)
+{
+    char name[32];
+    const char *colon = strchr(what, ':');
+    snprintf(name, sizeof name, "%.*s", colon ? (int)(colon - what) : (int)strlen(what), what);
+    self->synth_hz = 440.0;
+    if (!strcmp(name, "sine")) {
+        self->synth = SYNTH_SINE;
+        if (colon) {
+            char *end;
+            self->synth_hz = strtod(colon + 1, &end);
+            if (*end || !(self->synth_hz > 0)) {
+                snprintf(error, error_len, "bad frequency \"%s\" in synth:sine:HZ (e.g. synth:sine:1000)", colon + 1);
+                return AB_ECONFIG;
+            }
+        }
+    } else if (!strcmp(name, "noise") && !colon) {
+        self->synth = SYNTH_NOISE;
+    } else if (!strcmp(name, "counter") && !colon) {
+        self->synth = SYNTH_COUNTER;
+    } else if (!strcmp(name, "impulse") && !colon) {
+        self->synth = SYNTH_IMPULSE;
+    } else {
+        snprintf(error, error_len,
+                 "unknown synthetic source \"synth:%s\" (expected synth:sine[:HZ], synth:noise, synth:counter, "
+                 "synth:impulse)",
+                 what);
+        return AB_ECONFIG;
+    }
+    self->noise_state = 0x9E3779B97F4A7C15ull;
+    snprintf(self->description, sizeof self->description, "synthetic %s", what);
+    return 0;
+}
+
+static int s_pa_init(ab_source_t *self, char *error, size_t error_len)
+{
+    PaError err = Pa_Initialize();
+    if (err != paNoError) {
+        snprintf(error, error_len, "cannot initialise PortAudio: %s", Pa_GetErrorText(err));
+        return AB_EDEVICE;
+    }
+    self->pa_initialized = true;
+    return 0;
+}
+
+static bool s_contains_ci(const char *haystack, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (const char *p = haystack; *p; p++)
+        if (strncasecmp(p, needle, n) == 0)
+            return true;
+    return false;
+}
+
+/* Pick the input device named by spec (index, exact name or substring). */
+static PaDeviceIndex s_find_device(const char *name, const char *host_api, char *error, size_t error_len)
+{
+    int count = Pa_GetDeviceCount();
+    int inputs = 0;
+    for (int i = 0; i < count; i++) {
+        const PaDeviceInfo *info = Pa_GetDeviceInfo(i);
+        if (info && info->maxInputChannels > 0)
+            inputs++;
+    }
+    if (!name || !*name) {
+        PaDeviceIndex index = paNoDevice;
+        if (host_api) {
+            for (int h = 0; h < Pa_GetHostApiCount(); h++) {
+                const PaHostApiInfo *api = Pa_GetHostApiInfo(h);
+                if (api && s_contains_ci(api->name, host_api))
+                    index = api->defaultInputDevice;
+            }
+        } else {
+            index = Pa_GetDefaultInputDevice();
+        }
+        if (index == paNoDevice)
+            snprintf(error, error_len,
+                     "no default input device%s%s (PortAudio sees %d input device(s); pick one with --source "
+                     "portaudio:NAME, see audiobus record --list-devices, or use --source file:PATH)",
+                     host_api ? " for host API " : "", host_api ? host_api : "", inputs);
+        return index;
+    }
+    char *end;
+    long number = strtol(name, &end, 10);
+    if (*end == '\0') {
+        const PaDeviceInfo *info = number >= 0 && number < count ? Pa_GetDeviceInfo((PaDeviceIndex)number) : NULL;
+        if (info && info->maxInputChannels > 0)
+            return (PaDeviceIndex)number;
+        snprintf(error, error_len, "no input device with index %ld (try: audiobus record --list-devices)", number);
+        return paNoDevice;
+    }
+    PaDeviceIndex substring_match = paNoDevice;
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < count; i++) {
+            const PaDeviceInfo *info = Pa_GetDeviceInfo(i);
+            if (!info || info->maxInputChannels <= 0)
+                continue;
+            const PaHostApiInfo *api = Pa_GetHostApiInfo(info->hostApi);
+            if (host_api && (!api || !s_contains_ci(api->name, host_api)))
+                continue;
+            if (pass == 0 && strcmp(info->name, name) == 0)
+                return i;
+            if (pass == 1 && s_contains_ci(info->name, name) && substring_match == paNoDevice)
+                substring_match = i;
+        }
+    if (substring_match == paNoDevice)
+        snprintf(error, error_len, "no input device \"%s\" (try: audiobus record --list-devices)", name);
+    return substring_match;
+}
+
+static int s_open_portaudio(ab_source_t *self, const ab_source_config_t *config, const char *device, char *error,
+                            size_t error_len)
+{
+    int rc = s_pa_init(self, error, error_len);
+    if (rc)
+        return rc;
+    PaDeviceIndex index = s_find_device(device, config->host_api, error, error_len);
+    if (index == paNoDevice)
+        return AB_EDEVICE;
+    const PaDeviceInfo *info = Pa_GetDeviceInfo(index);
+    if (self->channels > (uint32_t)info->maxInputChannels) {
+        snprintf(error, error_len, "input device \"%s\" has %d channel(s); --channels %u is too many", info->name,
+                 info->maxInputChannels, self->channels);
+        return AB_EDEVICE;
+    }
+    PaStreamParameters params;
+    memset(&params, 0, sizeof params);
+    params.device = index;
+    params.channelCount = (int)self->channels;
+    params.sampleFormat = self->format == AB_FORMAT_S16 ? paInt16 : self->format == AB_FORMAT_S32 ? paInt32 : paFloat32;
+    params.suggestedLatency = info->defaultLowInputLatency;
+    PaError err = Pa_OpenStream(&self->stream, &params, NULL, self->rate, self->block_frames, paNoFlag,
+                                s_pa_callback, self);
+    if (err != paNoError) {
+        snprintf(error, error_len, "cannot open input device \"%s\" at %u Hz, %u channel(s), %s: %s", info->name,
+                 self->rate, self->channels, ab_format_name(self->format), Pa_GetErrorText(err));
+        return AB_EDEVICE;
+    }
+    Pa_SetStreamFinishedCallback(self->stream, s_pa_finished);
+    const PaHostApiInfo *api = Pa_GetHostApiInfo(info->hostApi);
+    snprintf(self->description, sizeof self->description, "input device \"%s\" (%s)", info->name,
+             api ? api->name : "?");
+    return 0;
+}
+
+ab_source_t *ab_source_new(const ab_source_config_t *config, char *error, size_t error_len)
+{
+    const char *spec = config->spec ? config->spec : "portaudio";
+    ab_source_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(error, error_len, "out of memory");
+        return NULL;
+    }
+    sem_init(&self->data_ready, 0, 0);
+    self->rate = config->rate ? config->rate : 48000;
+    self->channels = config->channels ? config->channels : 1;
+    self->format = config->format ? config->format : AB_FORMAT_F32;
+    self->block_frames = config->block_frames ? config->block_frames : 256;
+    self->speed = config->speed;
+    self->max_frames = config->max_frames;
+    int rc;
+    if (!strcmp(spec, "portaudio") || !strncmp(spec, "portaudio:", 10)) {
+        self->kind = KIND_PORTAUDIO;
+        rc = s_open_portaudio(self, config, spec[9] == ':' ? spec + 10 : NULL, error, error_len);
+    } else if (!strncmp(spec, "file:", 5) && spec[5]) {
+        self->kind = KIND_FILE;
+        rc = s_open_file(self, config, spec + 5, error, error_len);
+    } else if (!strncmp(spec, "synth:", 6) && spec[6]) {
+        self->kind = KIND_SYNTH;
+        rc = s_parse_synth(self, spec + 6, error, error_len);
+    } else {
+        snprintf(error, error_len,
+                 "unknown source \"%s\" (expected portaudio[:DEVICE], file:PATH, synth:sine[:HZ], synth:noise, "
+                 "synth:counter or synth:impulse)",
+                 spec);
+        rc = AB_ECONFIG;
+    }
+    if (rc == 0 && config->duration_seconds > 0)
+        self->max_frames = (uint64_t)llround(config->duration_seconds * self->rate);
+    if (rc == 0) {
+        self->frame_bytes = (size_t)self->channels * ab_format_size(self->format);
+        size_t chunk_bytes = sizeof(s_chunk_header_t) + (size_t)self->block_frames * self->frame_bytes;
+        double seconds = config->ring_seconds > 0 ? config->ring_seconds : 4.0;
+        size_t capacity = (size_t)(seconds * self->rate) * self->frame_bytes;
+        capacity += capacity / self->block_frames * sizeof(s_chunk_header_t) / self->frame_bytes + 4 * chunk_bytes;
+        self->ring = ab_ring_new(capacity);
+        self->scratch = malloc(chunk_bytes);
+        if (!self->ring || !self->scratch) {
+            snprintf(error, error_len, "out of memory for a %.1f s capture ring", seconds);
+            rc = AB_ENOMEM;
+        }
+    }
+    if (rc) {
+        ab_source_destroy(&self);
+        return NULL;
+    }
+    size_t len = strlen(self->description);
+    snprintf(self->description + len, sizeof self->description - len, ", %u Hz, %u ch, %s", self->rate,
+             self->channels, ab_format_name(self->format));
+    return self;
+}
+
+int ab_source_start(ab_source_t *self, char *error, size_t error_len)
+{
+    if (self->kind == KIND_PORTAUDIO) {
+        PaError err = Pa_StartStream(self->stream);
+        if (err != paNoError) {
+            snprintf(error, error_len, "cannot start %s: %s", self->description, Pa_GetErrorText(err));
+            return AB_EDEVICE;
+        }
+        /* Map the stream clock to the wall clock for the ADC timestamps. */
+        double stream_time = Pa_GetStreamTime(self->stream);
+        atomic_store(&self->adc_to_wall_ns, ab_clock_wall_ns() - (int64_t)(stream_time * 1e9));
+        return 0;
+    }
+    if (pthread_create(&self->thread, NULL, s_pacing_thread, self) != 0) {
+        snprintf(error, error_len, "cannot start the source thread");
+        return AB_ENOMEM;
+    }
+    self->thread_started = true;
+    return 0;
+}
+
+void ab_source_stop(ab_source_t *self)
+{
+    atomic_store(&self->stop, true);
+    if (self->stream && Pa_IsStreamActive(self->stream) == 1)
+        Pa_StopStream(self->stream);
+    if (self->thread_started) {
+        pthread_join(self->thread, NULL);
+        self->thread_started = false;
+    }
+    atomic_store(&self->finished, true);
+    sem_post(&self->data_ready);
+}
+
+void ab_source_destroy(ab_source_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    ab_source_t *self = *self_p;
+    ab_source_stop(self);
+    if (self->stream)
+        Pa_CloseStream(self->stream);
+    if (self->pa_initialized)
+        Pa_Terminate();
+    if (self->file)
+        sf_close(self->file);
+    ab_ring_destroy(&self->ring);
+    free(self->scratch);
+    sem_destroy(&self->data_ready);
+    free(self);
+    *self_p = NULL;
+}
+
+uint32_t ab_source_rate(const ab_source_t *self)
+{
+    return self->rate;
+}
+
+uint32_t ab_source_channels(const ab_source_t *self)
+{
+    return self->channels;
+}
+
+ab_format_t ab_source_format(const ab_source_t *self)
+{
+    return self->format;
+}
+
+const char *ab_source_description(const ab_source_t *self)
+{
+    return self->description;
+}
+
+bool ab_source_finished(const ab_source_t *self)
+{
+    return atomic_load(&self->finished);
+}
+
+int ab_source_read(ab_source_t *self, ab_source_chunk_t *chunk, void *samples, size_t cap)
+{
+    s_chunk_header_t header;
+    if (ab_ring_peek(self->ring, &header, sizeof header) != 0)
+        return AB_EEMPTY;
+    size_t bytes = (size_t)header.frames * self->frame_bytes;
+    if (bytes > cap)
+        return AB_ETOOBIG; /* cannot happen: chunks are at most block_frames */
+    ab_ring_skip(self->ring, sizeof header);
+    ab_ring_read(self->ring, samples, bytes);
+    chunk->frame0 = header.frame0;
+    chunk->time_ns = header.time_ns;
+    chunk->frames = header.frames;
+    return 0;
+}
+
+void ab_source_wait(ab_source_t *self, int timeout_ms)
+{
+    if (ab_ring_read_space(self->ring) > 0)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += (long)timeout_ms * 1000000;
+    ts.tv_sec += ts.tv_nsec / 1000000000;
+    ts.tv_nsec %= 1000000000;
+    sem_timedwait(&self->data_ready, &ts);
+}
+
+uint64_t ab_source_overrun_frames(const ab_source_t *self)
+{
+    return atomic_load(&self->overrun_frames);
+}
+
+uint64_t ab_source_overrun_events(const ab_source_t *self)
+{
+    return atomic_load(&self->overrun_events);
+}
+
+uint64_t ab_source_device_overflows(const ab_source_t *self)
+{
+    return atomic_load(&self->device_overflows);
+}
+
+uint64_t ab_source_frames(const ab_source_t *self)
+{
+    return atomic_load(&self->frames);
+}
+
+uint64_t ab_source_callback_count(const ab_source_t *self)
+{
+    return atomic_load(&self->callback_count);
+}
+
+uint64_t ab_source_callback_max_ns(const ab_source_t *self)
+{
+    return atomic_load(&self->callback_max_ns);
+}
+
+uint64_t ab_source_callback_percentile_ns(const ab_source_t *self, double p)
+{
+    uint64_t total = atomic_load(&self->callback_count);
+    if (total == 0)
+        return 0;
+    uint64_t target = (uint64_t)ceil(p * (double)total), seen = 0;
+    for (int b = 0; b < AB_HIST_BUCKETS; b++) {
+        seen += atomic_load(&self->callback_hist[b]);
+        if (seen >= target)
+            return (uint64_t)1 << (b + 1); /* upper edge of the bucket */
+    }
+    return atomic_load(&self->callback_max_ns);
+}
+
+int ab_source_list_devices(FILE *out)
+{
+    PaError err = Pa_Initialize();
+    if (err != paNoError) {
+        fprintf(out, "cannot initialise PortAudio: %s\n", Pa_GetErrorText(err));
+        return AB_EDEVICE;
+    }
+    int apis = Pa_GetHostApiCount();
+    int count = Pa_GetDeviceCount();
+    fprintf(out, "PortAudio: %d host API(s), %d device(s)\n", apis, count);
+    for (int h = 0; h < apis; h++) {
+        const PaHostApiInfo *api = Pa_GetHostApiInfo(h);
+        fprintf(out, "host API %d: %s (%d device(s))\n", h, api->name, api->deviceCount);
+    }
+    for (int i = 0; i < count; i++) {
+        const PaDeviceInfo *info = Pa_GetDeviceInfo(i);
+        const PaHostApiInfo *api = Pa_GetHostApiInfo(info->hostApi);
+        fprintf(out, "%3d  %-40s %-6s in %2d  out %2d  %.0f Hz%s%s\n", i, info->name, api ? api->name : "?",
+                info->maxInputChannels, info->maxOutputChannels, info->defaultSampleRate,
+                i == Pa_GetDefaultInputDevice() ? "  (default input)" : "",
+                i == Pa_GetDefaultOutputDevice() ? "  (default output)" : "");
+    }
+    if (Pa_GetDefaultInputDevice() == paNoDevice)
+        fprintf(out, "no default input device: use --source portaudio:NAME, file:PATH or synth:...\n");
+    Pa_Terminate();
+    return 0;
+}
