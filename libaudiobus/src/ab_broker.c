@@ -11,6 +11,7 @@
 #include <zmq.h>
 
 #include "ab_mp.h"
+#include "ab_zutil.h"
 #include "audiobus/ab_block.h"
 #include "audiobus/ab_clock.h"
 #include "audiobus/ab_ctl.h"
@@ -248,23 +249,6 @@ static void s_account_block(ab_broker_t *self, const ab_block_t *block, size_t b
     }
 }
 
-/* Receive the rest of a message whose frame count is wrong. */
-static void s_drain(void *socket)
-{
-    int more = 1;
-    size_t len = sizeof more;
-    while (more) {
-        zmq_msg_t extra;
-        zmq_msg_init(&extra);
-        if (zmq_msg_recv(&extra, socket, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&extra);
-            return;
-        }
-        zmq_getsockopt(socket, ZMQ_RCVMORE, &more, &len);
-        zmq_msg_close(&extra);
-    }
-}
-
 static void s_bad_data(ab_broker_t *self, const char *what, int rc)
 {
     self->bad_data++;
@@ -290,7 +274,7 @@ static void s_forward_data(ab_broker_t *self)
         zmq_msg_init(&payload);
         zmq_msg_recv(&payload, self->xsub, ZMQ_DONTWAIT);
         if (zmq_msg_more(&payload)) {
-            s_drain(self->xsub);
+            ab_zutil_drain(self->xsub);
             s_bad_data(self, "more than two frames", 0);
             zmq_msg_close(&topic);
             zmq_msg_close(&payload);
@@ -582,7 +566,7 @@ static void s_handle_control(ab_broker_t *self)
         zmq_getsockopt(self->router, ZMQ_RCVMORE, &more, &more_len);
         if (!more || id_len > AB_ROUTING_ID_MAX) {
             if (more)
-                s_drain(self->router);
+                ab_zutil_drain(self->router);
             s_bad_control(self, NULL, NULL, 0, "malformed envelope", 0);
             continue;
         }
@@ -594,7 +578,7 @@ static void s_handle_control(ab_broker_t *self)
         zmq_msg_init(&payload);
         zmq_msg_recv(&payload, self->router, ZMQ_DONTWAIT);
         if (zmq_msg_more(&payload)) {
-            s_drain(self->router);
+            ab_zutil_drain(self->router);
             zmq_msg_close(&payload);
             s_bad_control(self, node, id, (size_t)id_len, "more than one frame", AB_EFRAMES);
             continue;
@@ -650,7 +634,7 @@ static void s_handle_subscriptions(ab_broker_t *self)
         size_t more_len = sizeof more;
         zmq_getsockopt(self->xpub, ZMQ_RCVMORE, &more, &more_len);
         if (more)
-            s_drain(self->xpub);
+            ab_zutil_drain(self->xpub);
         if (len < 1 || len >= (int)sizeof buf || more || (buf[0] != 0 && buf[0] != 1)) {
             self->bad_subscriptions++;
             ab_log_limited(&self->subscription_limiter, 1000, AB_LOG_WARN,

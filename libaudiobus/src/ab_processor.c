@@ -1,0 +1,749 @@
+/* ab_processor.c - processor node: receive thread -> ring -> processing
+ * thread -> plugin, with the plugin's results published back. */
+#include "audiobus/ab_processor.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "ab_plugin_loader.h"
+#include "ab_zutil.h"
+#include "audiobus/ab_block.h"
+#include "audiobus/ab_clock.h"
+#include "audiobus/ab_error.h"
+#include "audiobus/ab_log.h"
+#include "audiobus/ab_node.h"
+#include "audiobus/ab_pub.h"
+#include "audiobus/ab_ring.h"
+#include "audiobus/ab_signal.h"
+
+#define AB_HOST_MAX_FRAMES 8192  /* longest block handed to process() */
+#define AB_HOST_MAX_OUTPUTS 8
+#define AB_HOST_LOG_LINE 248
+#define AB_HOST_LOG_QUEUE 256     /* lines */
+#define AB_HOST_OUT_QUEUE (4u << 20)
+#define AB_HOST_SUB_HWM 16384
+
+/* A block as queued for the processing thread, followed by its samples. */
+typedef struct {
+    uint64_t seq, frame0;
+    int64_t time_ns;
+    uint32_t rate, channels, frames, bytes;
+    uint8_t type, format;
+    uint8_t reserved[6];
+} s_in_header_t;
+
+/* A result as queued for publishing, followed by frames x channels floats. */
+typedef struct {
+    int32_t output;
+    uint32_t frames, channels, rate;
+    uint64_t frame0;
+    int64_t time_ns;
+    char label[AB_LABEL_MAX + 1];
+    uint8_t reserved[7];
+} s_out_header_t;
+
+typedef struct {
+    int32_t level;
+    char text[AB_HOST_LOG_LINE];
+} s_log_record_t;
+
+typedef struct {
+    char stream[AB_STREAM_NAME_MAX + 1];
+    uint32_t kind, channels, hop;
+    uint64_t seq; /* next sequence number; receive thread only */
+} s_output_t;
+
+struct ab_processor {
+    void *ctx;
+    char broker[256];
+    char stream[AB_STREAM_NAME_MAX + 1];
+    char name[AB_STREAM_NAME_MAX + 1];
+    bool exit_at_end;
+    int register_timeout_ms;
+
+    ab_plugin_module_t module;
+    const ab_plugin_descriptor_t *plugin;
+    void *instance;
+    ab_plugin_host_t host;
+    ab_node_t *node;
+
+    ab_ring_t *in_ring;  /* receive -> processing */
+    ab_ring_t *out_ring; /* processing -> receive (publishing) */
+    ab_ring_t *log_ring; /* processing -> control */
+    sem_t in_ready;
+    pthread_t receiver, worker;
+    bool receiver_started, worker_started;
+    pthread_t worker_thread_id;
+    atomic_bool worker_running;
+    atomic_bool stop_threads;
+    atomic_bool worker_done;
+    atomic_bool failed;
+    atomic_flag fail_claimed;
+    char fail_message[512];
+
+    s_output_t outputs[AB_HOST_MAX_OUTPUTS];
+    atomic_uint n_outputs;
+
+    /* processing thread state */
+    bool active;
+    ab_plugin_format_t format;
+    float *f32;   /* AB_HOST_MAX_FRAMES x channels, from activation */
+    uint8_t *raw; /* AB_BLOCK_MAX_SAMPLE_BYTES */
+
+    /* counters, read by the control thread for heartbeats and the report */
+    atomic_uint_fast64_t received, processed, gaps, dropped, bad, duplicates, restarts;
+    atomic_uint_fast64_t published, publish_drops, log_drops, last_seq;
+    ab_log_limiter_t gap_limiter, drop_limiter, bad_limiter;
+};
+
+/* ---- the host interface offered to the plugin ---------------------------- */
+
+static bool s_on_worker(const ab_processor_t *self)
+{
+    return atomic_load(&self->worker_running) && pthread_equal(pthread_self(), self->worker_thread_id);
+}
+
+static void s_host_log(void *host_data, int32_t level, const char *message)
+{
+    ab_processor_t *self = host_data;
+    if (!message)
+        return;
+    if (!s_on_worker(self)) { /* not the real-time thread: log directly */
+        ab_log((ab_log_level_t)(level < 0 ? 0 : level > 3 ? 3 : level), "[%s] %s", self->plugin->name, message);
+        return;
+    }
+    s_log_record_t record;
+    record.level = level;
+    size_t len = strnlen(message, sizeof record.text - 1);
+    memcpy(record.text, message, len);
+    record.text[len] = '\0';
+    if (ab_ring_write(self->log_ring, &record, sizeof record) != 0)
+        atomic_fetch_add_explicit(&self->log_drops, 1, memory_order_relaxed);
+}
+
+static void s_host_fail(void *host_data, const char *message)
+{
+    ab_processor_t *self = host_data;
+    if (!atomic_flag_test_and_set(&self->fail_claimed)) {
+        size_t len = message ? strnlen(message, sizeof self->fail_message - 1) : 0;
+        if (len)
+            memcpy(self->fail_message, message, len);
+        self->fail_message[len] = '\0';
+        atomic_store(&self->failed, true);
+    }
+}
+
+static int32_t s_host_declare_output(void *host_data, const char *suffix, uint32_t kind, uint32_t channels,
+                                     uint32_t hop)
+{
+    ab_processor_t *self = host_data;
+    unsigned n = atomic_load(&self->n_outputs);
+    if (n >= AB_HOST_MAX_OUTPUTS || !suffix || kind < AB_PLUGIN_OUTPUT_AUDIO || kind > AB_PLUGIN_OUTPUT_EVENT ||
+        channels < 1 || channels > AB_BLOCK_MAX_CHANNELS)
+        return AB_PLUGIN_ERROR;
+    s_output_t *out = &self->outputs[n];
+    snprintf(out->stream, sizeof out->stream, "%s/%s", self->stream, suffix);
+    if (!ab_stream_name_valid(out->stream))
+        return AB_PLUGIN_ERROR;
+    for (unsigned i = 0; i < n; i++)
+        if (strcmp(self->outputs[i].stream, out->stream) == 0)
+            return (int32_t)i; /* declared again on re-activation */
+    out->kind = kind;
+    out->channels = channels;
+    out->hop = hop;
+    out->seq = 0;
+    atomic_store_explicit(&self->n_outputs, n + 1, memory_order_release);
+    return (int32_t)n;
+}
+
+static int32_t s_host_publish(void *host_data, const ab_plugin_output_block_t *block)
+{
+    ab_processor_t *self = host_data;
+    unsigned n = atomic_load_explicit(&self->n_outputs, memory_order_acquire);
+    if (!block || block->output < 0 || (unsigned)block->output >= n || block->frames > AB_BLOCK_MAX_FRAMES ||
+        (block->frames && !block->samples) || block->channels != self->outputs[block->output].channels) {
+        atomic_fetch_add_explicit(&self->publish_drops, 1, memory_order_relaxed);
+        return AB_PLUGIN_ERROR;
+    }
+    s_out_header_t header;
+    memset(&header, 0, sizeof header);
+    header.output = block->output;
+    header.frames = block->frames;
+    header.channels = block->channels;
+    header.rate = self->format.rate;
+    header.frame0 = block->frame0;
+    header.time_ns = block->time_ns;
+    if (block->label) {
+        size_t len = strnlen(block->label, AB_LABEL_MAX);
+        memcpy(header.label, block->label, len);
+    }
+    size_t bytes = (size_t)block->frames * block->channels * sizeof(float);
+    if (bytes > AB_BLOCK_MAX_SAMPLE_BYTES || ab_ring_write_space(self->out_ring) < sizeof header + bytes) {
+        atomic_fetch_add_explicit(&self->publish_drops, 1, memory_order_relaxed);
+        return AB_PLUGIN_ERROR;
+    }
+    ab_ring_write(self->out_ring, &header, sizeof header);
+    if (bytes)
+        ab_ring_write(self->out_ring, block->samples, bytes);
+    return AB_PLUGIN_OK;
+}
+
+/* ---- construction --------------------------------------------------------- */
+
+ab_processor_t *ab_processor_new(void *zmq_ctx, const ab_processor_config_t *config, char *error, size_t error_len)
+{
+    if (!config->stream || !ab_stream_name_valid(config->stream)) {
+        snprintf(error, error_len, "bad stream name \"%s\" (1-%d characters of A-Z a-z 0-9 . _ - /)",
+                 config->stream ? config->stream : "", AB_STREAM_NAME_MAX);
+        return NULL;
+    }
+    ab_processor_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(error, error_len, "out of memory");
+        return NULL;
+    }
+    self->ctx = zmq_ctx;
+    sem_init(&self->in_ready, 0, 0);
+    atomic_flag_clear(&self->fail_claimed);
+    snprintf(self->broker, sizeof self->broker, "%s", config->broker);
+    snprintf(self->stream, sizeof self->stream, "%s", config->stream);
+    self->exit_at_end = config->exit_at_end;
+    self->register_timeout_ms = config->register_timeout_ms > 0 ? config->register_timeout_ms : 5000;
+
+    if (ab_plugin_module_load(&self->module, config->plugin, error, error_len) ||
+        ab_plugin_module_check_params(&self->module, config->params, config->n_params, error, error_len)) {
+        ab_processor_destroy(&self);
+        return NULL;
+    }
+    self->plugin = self->module.descriptor;
+    if (config->name)
+        snprintf(self->name, sizeof self->name, "%s", config->name);
+    else
+        snprintf(self->name, sizeof self->name, "%.40s-%d", self->plugin->name, (int)getpid());
+    if (!ab_stream_name_valid(self->name)) {
+        snprintf(error, error_len, "bad node name \"%s\" (1-%d characters of A-Z a-z 0-9 . _ - /)", self->name,
+                 AB_STREAM_NAME_MAX);
+        ab_processor_destroy(&self);
+        return NULL;
+    }
+    size_t queue = config->queue_bytes ? config->queue_bytes : (16u << 20);
+    self->in_ring = ab_ring_new(queue);
+    self->out_ring = ab_ring_new(AB_HOST_OUT_QUEUE);
+    self->log_ring = ab_ring_new(AB_HOST_LOG_QUEUE * sizeof(s_log_record_t));
+    self->raw = malloc(AB_BLOCK_MAX_SAMPLE_BYTES);
+    if (!self->in_ring || !self->out_ring || !self->log_ring || !self->raw) {
+        snprintf(error, error_len, "out of memory for a %zu-byte processing queue", queue);
+        ab_processor_destroy(&self);
+        return NULL;
+    }
+
+    self->host.struct_size = sizeof self->host;
+    self->host.host_data = self;
+    self->host.log = s_host_log;
+    self->host.fail = s_host_fail;
+    self->host.declare_output = s_host_declare_output;
+    self->host.publish = s_host_publish;
+    char plugin_error[512] = "";
+    self->instance = self->plugin->create(&self->host, config->params, config->n_params, plugin_error,
+                                          sizeof plugin_error);
+    if (!self->instance) {
+        snprintf(error, error_len, "plugin \"%s\" refused its parameters: %s", self->plugin->name,
+                 plugin_error[0] ? plugin_error : "(no reason given)");
+        ab_processor_destroy(&self);
+        return NULL;
+    }
+
+    ab_ctl_msg_t hello;
+    memset(&hello, 0, sizeof hello);
+    hello.role = AB_ROLE_PROCESSOR;
+    snprintf(hello.name, sizeof hello.name, "%s", self->name);
+    hello.n_inputs = 1;
+    snprintf(hello.inputs[0], sizeof hello.inputs[0], "%s", self->stream);
+    unsigned n_outputs = atomic_load(&self->n_outputs);
+    for (unsigned i = 0; i < n_outputs; i++) {
+        ab_ctl_output_t *out = &hello.outputs[hello.n_outputs++];
+        snprintf(out->stream, sizeof out->stream, "%s", self->outputs[i].stream);
+        out->type = (ab_block_type_t)self->outputs[i].kind;
+        out->rate = 1; /* the input's rate, not known before its first block */
+        out->channels = self->outputs[i].channels;
+        out->format = AB_FORMAT_F32;
+        out->hop = self->outputs[i].hop;
+    }
+    self->node = ab_node_new(zmq_ctx, config->broker, &hello, error, error_len);
+    if (!self->node) {
+        ab_processor_destroy(&self);
+        return NULL;
+    }
+    return self;
+}
+
+void ab_processor_destroy(ab_processor_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    ab_processor_t *self = *self_p;
+    atomic_store(&self->stop_threads, true);
+    sem_post(&self->in_ready);
+    if (self->worker_started)
+        pthread_join(self->worker, NULL);
+    if (self->receiver_started)
+        pthread_join(self->receiver, NULL);
+    if (self->instance) {
+        if (self->active)
+            self->plugin->deactivate(self->instance);
+        self->plugin->destroy(self->instance);
+    }
+    ab_plugin_module_unload(&self->module);
+    ab_node_destroy(&self->node);
+    ab_ring_destroy(&self->in_ring);
+    ab_ring_destroy(&self->out_ring);
+    ab_ring_destroy(&self->log_ring);
+    free(self->f32);
+    free(self->raw);
+    sem_destroy(&self->in_ready);
+    free(self);
+    *self_p = NULL;
+}
+
+/* ---- receive thread --------------------------------------------------------- */
+
+static void s_queue_block(ab_processor_t *self, const ab_block_t *block)
+{
+    s_in_header_t header;
+    memset(&header, 0, sizeof header);
+    header.seq = block->seq;
+    header.frame0 = block->frame0;
+    header.time_ns = block->time_ns;
+    header.rate = block->rate;
+    header.channels = block->channels;
+    header.frames = block->frames;
+    header.bytes = (uint32_t)block->samples_len;
+    header.type = (uint8_t)block->type;
+    header.format = (uint8_t)block->format;
+    if (ab_ring_write_space(self->in_ring) < sizeof header + block->samples_len) {
+        uint64_t dropped = atomic_fetch_add(&self->dropped, 1) + 1;
+        ab_log_limited(&self->drop_limiter, 1000, AB_LOG_WARN,
+                       "plugin %s is behind: dropped block %" PRIu64 " of %s, its queue is full (%" PRIu64
+                       " dropped so far)",
+                       self->plugin->name, block->seq, block->stream, dropped);
+        return;
+    }
+    ab_ring_write(self->in_ring, &header, sizeof header);
+    if (block->samples_len)
+        ab_ring_write(self->in_ring, block->samples, block->samples_len);
+    sem_post(&self->in_ready);
+}
+
+/* Check the sequence number; returns false for a duplicate to drop. */
+static bool s_check_sequence(ab_processor_t *self, const ab_block_t *block, bool *seen_any, uint64_t *expected)
+{
+    if (*seen_any && block->seq != *expected) {
+        if (block->seq > *expected) {
+            uint64_t lost = block->seq - *expected;
+            atomic_fetch_add(&self->gaps, lost);
+            ab_log_limited(&self->gap_limiter, 1000, AB_LOG_WARN,
+                           "stream %s: %" PRIu64 " block(s) lost before seq %" PRIu64, block->stream, lost,
+                           block->seq);
+        } else if (block->seq == 0) {
+            atomic_fetch_add(&self->restarts, 1);
+            ab_log_info("stream %s started again from seq 0", block->stream);
+        } else {
+            atomic_fetch_add(&self->duplicates, 1);
+            return false;
+        }
+    }
+    *seen_any = true;
+    *expected = block->seq + 1;
+    atomic_store(&self->last_seq, block->seq);
+    return true;
+}
+
+static void s_receive_blocks(ab_processor_t *self, void *sub, bool *seen_any, uint64_t *expected)
+{
+    for (int i = 0; i < 256; i++) {
+        zmq_msg_t topic, payload;
+        zmq_msg_init(&topic);
+        if (zmq_msg_recv(&topic, sub, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&topic);
+            return;
+        }
+        zmq_msg_init(&payload);
+        bool two_frames = zmq_msg_more(&topic) && zmq_msg_recv(&payload, sub, ZMQ_DONTWAIT) >= 0;
+        if (two_frames && zmq_msg_more(&payload)) {
+            ab_zutil_drain(sub);
+            two_frames = false;
+        }
+        if (!two_frames) {
+            atomic_fetch_add(&self->bad, 1);
+            ab_log_limited(&self->bad_limiter, 1000, AB_LOG_WARN, "ignored a data message with the wrong frames");
+        } else {
+            ab_block_t block;
+            int rc = ab_block_decode(&block, zmq_msg_data(&payload), zmq_msg_size(&payload));
+            if (rc || !ab_topic_matches(zmq_msg_data(&topic), zmq_msg_size(&topic), self->stream) ||
+                strcmp(block.stream, self->stream) != 0) {
+                atomic_fetch_add(&self->bad, 1);
+                ab_log_limited(&self->bad_limiter, 1000, AB_LOG_WARN, "ignored a bad block: %s",
+                               rc ? ab_strerror(rc) : "topic and stream do not match");
+            } else {
+                atomic_fetch_add(&self->received, 1);
+                if (s_check_sequence(self, &block, seen_any, expected))
+                    s_queue_block(self, &block);
+            }
+        }
+        zmq_msg_close(&topic);
+        zmq_msg_close(&payload);
+    }
+}
+
+/* Publish queued results while the data link is up; keep them otherwise. */
+static void s_publish_results(ab_processor_t *self, ab_pub_t *pub)
+{
+    static float samples[AB_BLOCK_MAX_SAMPLE_BYTES / sizeof(float)];
+    s_out_header_t header;
+    while (ab_ring_peek(self->out_ring, &header, sizeof header) == 0) {
+        if (!ab_pub_wait_ready(pub, 0))
+            return;
+        size_t bytes = (size_t)header.frames * header.channels * sizeof(float);
+        ab_ring_skip(self->out_ring, sizeof header);
+        if (bytes)
+            ab_ring_read(self->out_ring, samples, bytes);
+        s_output_t *out = &self->outputs[header.output];
+        ab_block_t block;
+        memset(&block, 0, sizeof block);
+        block.version = AB_PROTOCOL_VERSION;
+        block.type = (ab_block_type_t)out->kind;
+        snprintf(block.stream, sizeof block.stream, "%s", out->stream);
+        block.seq = out->seq;
+        block.frame0 = header.frame0;
+        block.time_ns = header.time_ns;
+        block.rate = header.rate;
+        block.channels = header.channels;
+        block.format = AB_FORMAT_F32;
+        block.frames = block.type == AB_BLOCK_EVENT ? 0 : header.frames;
+        block.hop = block.type == AB_BLOCK_FEATURES ? out->hop : 0;
+        memcpy(block.label, header.label, sizeof block.label);
+        block.samples = block.frames ? (const uint8_t *)samples : NULL;
+        block.samples_len = block.frames ? bytes : 0;
+        int rc = ab_pub_send(pub, &block, 1000);
+        if (rc == 0) {
+            out->seq++;
+            atomic_fetch_add(&self->published, 1);
+        } else {
+            atomic_fetch_add(&self->publish_drops, 1);
+            ab_log_limited(&self->bad_limiter, 1000, AB_LOG_WARN, "cannot publish a result on %s: %s", out->stream,
+                           ab_strerror(rc));
+        }
+    }
+}
+
+static void *s_receiver(void *arg)
+{
+    ab_processor_t *self = arg;
+    void *sub = zmq_socket(self->ctx, ZMQ_SUB);
+    ab_pub_t *pub = ab_pub_new(self->ctx, ab_node_data_in(self->node), 4096);
+    if (!sub || !pub) {
+        s_host_fail(self, "cannot create the data sockets");
+        goto done;
+    }
+    int hwm = AB_HOST_SUB_HWM, linger = 0;
+    int64_t max_size = AB_BLOCK_MAX_BYTES + 1024;
+    zmq_setsockopt(sub, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(sub, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(sub, ZMQ_MAXMSGSIZE, &max_size, sizeof max_size);
+    uint8_t topic[AB_TOPIC_MAX];
+    size_t topic_len = ab_topic_for_stream(self->stream, topic);
+    /* The stream first, the link topic last: when the broker sees the link
+     * subscription, the stream's is already in force. */
+    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, topic, topic_len);
+    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, ab_node_link_topic(self->node), strlen(ab_node_link_topic(self->node)));
+    if (zmq_connect(sub, ab_node_data_out(self->node)) != 0) {
+        s_host_fail(self, "cannot connect to the broker's data-out endpoint");
+        goto done;
+    }
+    bool seen_any = false;
+    uint64_t expected = 0;
+    int64_t flush_deadline = 0;
+    for (;;) {
+        if (atomic_load(&self->stop_threads) && atomic_load(&self->worker_done)) {
+            /* Let the last results out, for a bounded time. */
+            if (!flush_deadline)
+                flush_deadline = ab_clock_mono_ns() + 2000000000LL;
+            s_publish_results(self, pub);
+            if (ab_ring_read_space(self->out_ring) == 0 || ab_clock_mono_ns() > flush_deadline)
+                break;
+            ab_clock_sleep_ms(5);
+            continue;
+        }
+        zmq_pollitem_t item = {sub, 0, ZMQ_POLLIN, 0};
+        int timeout = ab_ring_read_space(self->out_ring) ? 1 : 5;
+        if (zmq_poll(&item, 1, timeout) > 0 && !atomic_load(&self->stop_threads))
+            s_receive_blocks(self, sub, &seen_any, &expected);
+        s_publish_results(self, pub);
+    }
+done:
+    if (sub)
+        zmq_close(sub);
+    ab_pub_destroy(&pub);
+    return NULL;
+}
+
+/* ---- processing thread -------------------------------------------------------- */
+
+static void s_to_float(const uint8_t *raw, ab_format_t format, size_t count, float *out)
+{
+    switch (format) {
+    case AB_FORMAT_F32: memcpy(out, raw, count * sizeof(float)); break;
+    case AB_FORMAT_S16:
+        for (size_t i = 0; i < count; i++) {
+            int16_t v;
+            memcpy(&v, raw + 2 * i, 2);
+            out[i] = (float)v / 32768.0f;
+        }
+        break;
+    case AB_FORMAT_S32:
+        for (size_t i = 0; i < count; i++) {
+            int32_t v;
+            memcpy(&v, raw + 4 * i, 4);
+            out[i] = (float)((double)v / 2147483648.0);
+        }
+        break;
+    }
+}
+
+/* Activate (again) for the block's shape. Outside process(): may allocate. */
+static bool s_activate(ab_processor_t *self, const s_in_header_t *h)
+{
+    if (self->active) {
+        ab_log_info("stream %s changed to %u Hz, %u ch, %s: re-activating plugin %s", self->stream, h->rate,
+                    h->channels, ab_format_name((ab_format_t)h->format), self->plugin->name);
+        self->plugin->deactivate(self->instance);
+        self->active = false;
+    }
+    free(self->f32);
+    self->f32 = malloc((size_t)AB_HOST_MAX_FRAMES * h->channels * sizeof(float));
+    if (!self->f32) {
+        s_host_fail(self, "out of memory for the conversion buffer");
+        return false;
+    }
+    memset(&self->format, 0, sizeof self->format);
+    self->format.struct_size = sizeof self->format;
+    self->format.rate = h->rate;
+    self->format.channels = h->channels;
+    self->format.max_frames = AB_HOST_MAX_FRAMES;
+    self->format.raw_format = h->format;
+    self->format.stream = self->stream;
+    char error[512] = "";
+    if (self->plugin->activate(self->instance, &self->format, error, sizeof error) != AB_PLUGIN_OK) {
+        char message[700];
+        snprintf(message, sizeof message, "activate(%u Hz, %u ch) failed: %s", h->rate, h->channels,
+                 error[0] ? error : "(no reason given)");
+        s_host_fail(self, message);
+        return false;
+    }
+    self->active = true;
+    return true;
+}
+
+static void s_process_block(ab_processor_t *self, const s_in_header_t *h)
+{
+    if (!self->active || h->rate != self->format.rate || h->channels != self->format.channels ||
+        h->format != self->format.raw_format)
+        if (!s_activate(self, h))
+            return;
+    size_t sample_size = ab_format_size((ab_format_t)h->format);
+    for (uint32_t done = 0; done < h->frames;) {
+        uint32_t n = h->frames - done;
+        if (n > AB_HOST_MAX_FRAMES)
+            n = AB_HOST_MAX_FRAMES;
+        const uint8_t *raw = self->raw + (size_t)done * h->channels * sample_size;
+        s_to_float(raw, (ab_format_t)h->format, (size_t)n * h->channels, self->f32);
+        ab_plugin_block_t block = {
+            .struct_size = sizeof block,
+            .frames = n,
+            .channels = h->channels,
+            .rate = h->rate,
+            .seq = h->seq,
+            .frame0 = h->frame0 + done,
+            .time_ns = h->time_ns + (int64_t)((double)done * 1e9 / h->rate),
+            .samples = self->f32,
+            .raw = raw,
+            .raw_format = h->format,
+            .raw_bytes = (uint32_t)((size_t)n * h->channels * sample_size),
+        };
+        if (self->plugin->process(self->instance, &block) != AB_PLUGIN_OK) {
+            s_host_fail(self, "process() returned an error");
+            return;
+        }
+        done += n;
+    }
+    atomic_fetch_add(&self->processed, 1);
+}
+
+static void *s_worker(void *arg)
+{
+    ab_processor_t *self = arg;
+    self->worker_thread_id = pthread_self();
+    atomic_store(&self->worker_running, true);
+    while (!atomic_load(&self->failed)) {
+        s_in_header_t h;
+        if (ab_ring_peek(self->in_ring, &h, sizeof h) != 0) {
+            if (atomic_load(&self->stop_threads))
+                break;
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 100000000;
+            ts.tv_sec += ts.tv_nsec / 1000000000;
+            ts.tv_nsec %= 1000000000;
+            sem_timedwait(&self->in_ready, &ts);
+            continue;
+        }
+        ab_ring_skip(self->in_ring, sizeof h);
+        if (h.bytes)
+            ab_ring_read(self->in_ring, self->raw, h.bytes);
+        if (h.type == AB_BLOCK_END) {
+            ab_log_info("stream %s ended at frame %" PRIu64 " (seq %" PRIu64 ")", self->stream, h.frame0, h.seq);
+            if (self->exit_at_end)
+                break;
+            continue;
+        }
+        if (h.type == AB_BLOCK_EVENT)
+            continue;
+        s_process_block(self, &h);
+    }
+    if (self->active) {
+        self->plugin->deactivate(self->instance);
+        self->active = false;
+    }
+    atomic_store(&self->worker_running, false);
+    atomic_store(&self->worker_done, true);
+    return NULL;
+}
+
+/* ---- control thread ------------------------------------------------------------- */
+
+static void s_drain_logs(ab_processor_t *self)
+{
+    s_log_record_t record;
+    while (ab_ring_read(self->log_ring, &record, sizeof record) == 0) {
+        int32_t level = record.level < 0 ? 0 : record.level > 3 ? 3 : record.level;
+        ab_log((ab_log_level_t)level, "[%s] %s", self->plugin->name, record.text);
+    }
+}
+
+static void s_stats(void *user, ab_ctl_msg_t *msg)
+{
+    ab_processor_t *self = user;
+    ab_ctl_stat_set(msg, "blocks", atomic_load(&self->received));
+    ab_ctl_stat_set(msg, "processed", atomic_load(&self->processed));
+    ab_ctl_stat_set(msg, "gaps", atomic_load(&self->gaps));
+    ab_ctl_stat_set(msg, "dropped", atomic_load(&self->dropped));
+    ab_ctl_stat_set(msg, "bad", atomic_load(&self->bad));
+    ab_ctl_stat_set(msg, "last_seq", atomic_load(&self->last_seq));
+    ab_ctl_stat_set(msg, "published", atomic_load(&self->published));
+    ab_ctl_stat_set(msg, "publish_drops", atomic_load(&self->publish_drops));
+}
+
+/* A crash inside the plugin takes down this process only; say whose. */
+static char s_crash_message[256];
+
+static void s_crash_handler(int signo)
+{
+    (void)!write(2, s_crash_message, strlen(s_crash_message));
+    signal(signo, SIG_DFL);
+    _exit(70);
+}
+
+static void s_install_crash_handler(const char *plugin_name, const char *path)
+{
+    snprintf(s_crash_message, sizeof s_crash_message,
+             "audiobus process: plugin \"%s\" (%s) crashed; this processor stops, the broker and other nodes "
+             "are unaffected\n",
+             plugin_name, path);
+    int signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+    for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++)
+        signal(signals[i], s_crash_handler);
+}
+
+int ab_processor_run(ab_processor_t *self)
+{
+    s_install_crash_handler(self->plugin->name, self->module.path);
+    ab_node_set_stats_fn(self->node, s_stats, self);
+    int rc = ab_node_register(self->node, self->register_timeout_ms);
+    if (rc == AB_EREFUSED) {
+        ab_log_error("the broker refused processor %s: %s", self->name, ab_node_reason(self->node));
+        return rc;
+    }
+    if (rc == AB_ETIMEOUT) {
+        ab_log_error("no broker answered at %s within %d ms (start one with `audiobus broker`, or check --broker)",
+                     self->broker, self->register_timeout_ms);
+        return rc;
+    }
+    if (rc)
+        return rc;
+    if (pthread_create(&self->worker, NULL, s_worker, self) != 0 ||
+        !(self->worker_started = true) || pthread_create(&self->receiver, NULL, s_receiver, self) != 0) {
+        ab_log_error("cannot start the processor's threads");
+        return AB_ENOMEM;
+    }
+    self->receiver_started = true;
+    rc = ab_node_wait_linked(self->node, 5000);
+    if (rc == AB_ETIMEOUT)
+        ab_log_warn("the broker has not confirmed the subscription to %s yet; blocks may be missed until it does",
+                    self->stream);
+    ab_log_info("processing stream %s with plugin %s (%s) as node %s", self->stream, self->plugin->name,
+                self->module.path, self->name);
+    while (!atomic_load(&self->worker_done) && !atomic_load(&self->failed) && !ab_signal_stop_requested()) {
+        if (ab_node_poll(self->node, 100) == AB_ETIMEOUT)
+            ab_log_limited(&self->gap_limiter, 5000, AB_LOG_WARN, "the broker has not answered for 3 heartbeats");
+        s_drain_logs(self);
+    }
+    atomic_store(&self->stop_threads, true);
+    sem_post(&self->in_ready);
+    pthread_join(self->worker, NULL);
+    self->worker_started = false;
+    pthread_join(self->receiver, NULL);
+    self->receiver_started = false;
+    s_drain_logs(self);
+    if (atomic_load(&self->log_drops))
+        ab_log_warn("plugin %s: %" PRIu64 " log line(s) dropped (it logged faster than they could be printed)",
+                    self->plugin->name, (uint64_t)atomic_load(&self->log_drops));
+    ab_log_info("received %" PRIu64 " blocks, processed %" PRIu64 ", lost in transit %" PRIu64
+                ", dropped (queue full) %" PRIu64 ", bad %" PRIu64 ", published %" PRIu64,
+                (uint64_t)atomic_load(&self->received), (uint64_t)atomic_load(&self->processed),
+                (uint64_t)atomic_load(&self->gaps), (uint64_t)atomic_load(&self->dropped),
+                (uint64_t)atomic_load(&self->bad), (uint64_t)atomic_load(&self->published));
+    if (ab_node_bye(self->node, 2000) != 0)
+        ab_log_warn("the broker did not acknowledge goodbye");
+    if (atomic_load(&self->failed)) {
+        ab_log_error("plugin %s failed: %s", self->plugin->name, self->fail_message);
+        return AB_EPLUGIN;
+    }
+    return 0;
+}
+
+int ab_processor_describe_plugin(const char *plugin, char *error, size_t error_len)
+{
+    ab_plugin_module_t module;
+    if (ab_plugin_module_load(&module, plugin, error, error_len))
+        return AB_EPLUGIN;
+    const ab_plugin_descriptor_t *d = module.descriptor;
+    printf("plugin %s %s (%s)\n  %s\n", d->name, d->version ? d->version : "", module.path,
+           d->description ? d->description : "");
+    printf("parameters (--param KEY=VALUE):\n");
+    for (const ab_plugin_param_info_t *p = d->params; p && p->key; p++)
+        printf("  %-16s %s%s%s%s\n", p->key, p->help ? p->help : "", p->default_value ? " (default " : "",
+               p->default_value ? p->default_value : "", p->default_value ? ")" : "");
+    if (!d->params || !d->params[0].key)
+        printf("  (none)\n");
+    ab_plugin_module_unload(&module);
+    return 0;
+}
