@@ -1,2 +1,268 @@
+/* demo.c - `audiobus demo`: a broker, a recorder and two processors (level
+ * meter, log-mel spectrogram) as separate processes, live, then a clean
+ * shutdown. */
+#include <audiobus/ab_source.h>
+#include <audiobus/audiobus.h>
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
 #include "commands.h"
-int cmd_demo(int argc, char **argv) { (void)argc; (void)argv; return 1; }
+#include "listing.h"
+
+extern char **environ;
+
+enum { OPT_DURATION = CLI_OPT_FIRST_SUBCOMMAND, OPT_SOURCE };
+
+static const struct option s_options[] = {
+    {"duration", required_argument, NULL, OPT_DURATION},
+    {"source", required_argument, NULL, OPT_SOURCE},
+    CLI_COMMON_OPTIONS,
+    {NULL, 0, NULL, 0},
+};
+
+static void s_help(void)
+{
+    printf("usage: audiobus demo [--duration SECONDS] [--source SPEC]\n\n"
+           "Starts a broker, a recorder on the default input device (or, without one, the\n"
+           "speech recording shipped with audiobus) and two processors, a level meter and a\n"
+           "log-mel spectrogram, each a separate process; shows their output live, then\n"
+           "shuts everything down cleanly.\n\n"
+           "  --duration SECONDS   how long to record (default 10)\n"
+           "  --source SPEC        what to record (see audiobus record --help)\n" CLI_COMMON_HELP);
+}
+
+static pid_t s_spawn(const char *exe, char *const argv[])
+{
+    pid_t pid;
+    int rc = posix_spawn(&pid, exe, NULL, NULL, argv, environ);
+    if (rc != 0) {
+        fprintf(stderr, "audiobus demo: cannot start %s: %s\n", argv[1], strerror(rc));
+        return -1;
+    }
+    return pid;
+}
+
+/* Wait for pid up to timeout_ms; returns its exit status, or -1 if it is
+ * still running. */
+static int s_wait(pid_t pid, int timeout_ms)
+{
+    for (int waited = 0;; waited += 20) {
+        int status;
+        pid_t done = waitpid(pid, &status, WNOHANG);
+        if (done == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        if (done < 0)
+            return -1;
+        if (waited >= timeout_ms)
+            return -1;
+        ab_clock_sleep_ms(20);
+    }
+}
+
+/* Stop a child cleanly (SIGTERM), or hard after a grace period. */
+static int s_stop(pid_t pid, const char *what)
+{
+    if (pid <= 0)
+        return 0;
+    kill(pid, SIGTERM);
+    int status = s_wait(pid, 5000);
+    if (status < 0) {
+        fprintf(stderr, "audiobus demo: %s did not stop within 5 s; killing it\n", what);
+        kill(pid, SIGKILL);
+        status = s_wait(pid, 2000);
+    }
+    return status;
+}
+
+static bool s_read_file(const char *path, char *out, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    bool ok = fgets(out, (int)cap, f) != NULL;
+    fclose(f);
+    if (ok)
+        out[strcspn(out, "\n")] = '\0';
+    return ok && out[0];
+}
+
+/* The shipped speech recording, in the source tree or where it is installed. */
+static const char *s_speech_file(void)
+{
+    static char path[PATH_MAX];
+    const char *dirs[] = {AB_SOURCE_DATA_DIR, AB_DATA_INSTALL_DIR};
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        snprintf(path, sizeof path, "%s/speech.wav", dirs[i]);
+        if (access(path, R_OK) == 0)
+            return path;
+    }
+    return NULL;
+}
+
+/* Both processors linked to the broker? */
+static bool s_processors_linked(const char *broker)
+{
+    json_t *root = NULL;
+    char error[256];
+    if (listing_fetch(broker, 1000, &root, error, sizeof error))
+        return false;
+    int linked = 0;
+    size_t i;
+    json_t *node;
+    json_array_foreach(json_object_get(root, "nodes"), i, node)
+    {
+        if (json_is_true(json_object_get(node, "linked")))
+            linked++;
+    }
+    json_decref(root);
+    return linked >= 2;
+}
+
+int cmd_demo(int argc_in, char **argv_in)
+{
+    int argc;
+    char **argv;
+    if (cli_merge_config("demo", s_options, false, argc_in, argv_in, &argc, &argv))
+        return 2;
+    double duration = 10;
+    const char *source = NULL;
+    const char *log_level = "info";
+    int opt, rc = 0;
+    optind = 1;
+    while (rc == 0 && (opt = getopt_long(argc, argv, "h", s_options, NULL)) != -1) {
+        if (opt == CLI_OPT_LOG_LEVEL)
+            log_level = optarg;
+        if (cli_common_option("demo", opt, optarg))
+            continue;
+        switch (opt) {
+        case CLI_OPT_HELP: s_help(); cli_free_args(argc, argv); return 0;
+        case OPT_SOURCE: source = optarg; break;
+        case OPT_DURATION:
+            if (!cli_parse_double(optarg, 0.1, 86400, &duration))
+                rc = cli_usage_error("demo", "bad --duration \"%s\" (expected 0.1..86400 seconds)", optarg);
+            break;
+        default: rc = cli_usage_error("demo", "unexpected argument"); break;
+        }
+    }
+    if (rc == 0 && optind < argc)
+        rc = cli_usage_error("demo", "unexpected argument \"%s\"", argv[optind]);
+    if (rc) {
+        cli_free_args(argc, argv);
+        return rc;
+    }
+    ab_signal_install();
+
+    if (!source) {
+        if (ab_source_has_default_input()) {
+            source = "portaudio";
+            printf("audiobus demo: recording the default input device\n");
+        } else if ((source = s_speech_file()) != NULL) {
+            static char spec[PATH_MAX + 8];
+            snprintf(spec, sizeof spec, "file:%s", source);
+            printf("audiobus demo: no input device found; playing the shipped speech recording %s instead\n", source);
+            source = spec;
+        } else {
+            fprintf(stderr, "audiobus demo: no input device and no speech.wav (looked in %s and %s); "
+                            "give --source synth:sine or --source file:PATH\n",
+                    AB_SOURCE_DATA_DIR, AB_DATA_INSTALL_DIR);
+            cli_free_args(argc, argv);
+            return 1;
+        }
+    }
+    fflush(stdout);
+
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) {
+        fprintf(stderr, "audiobus demo: cannot find its own executable\n");
+        cli_free_args(argc, argv);
+        return 1;
+    }
+    exe[n] = '\0';
+    char dir[] = "/tmp/audiobus-demo-XXXXXX";
+    if (!mkdtemp(dir)) {
+        fprintf(stderr, "audiobus demo: cannot create a temporary directory: %s\n", strerror(errno));
+        cli_free_args(argc, argv);
+        return 1;
+    }
+    char ready[PATH_MAX], broker[512], duration_text[32];
+    snprintf(ready, sizeof ready, "%s/broker.ready", dir);
+    snprintf(duration_text, sizeof duration_text, "%g", duration);
+    const char *format = "%(asctime)s %(name)s: %(message)s";
+
+    char *broker_argv[] = {exe, "broker", "--bind", "tcp://127.0.0.1:*", "--ready-file", ready, "--log-level",
+                           (char *)log_level, "--log-format", (char *)format, NULL};
+    pid_t broker_pid = s_spawn(exe, broker_argv);
+    pid_t level_pid = -1, logmel_pid = -1, recorder_pid = -1;
+    int status = 1;
+    for (int waited = 0; broker_pid > 0 && !s_read_file(ready, broker, sizeof broker); waited += 20) {
+        if (waited > 5000 || s_wait(broker_pid, 0) >= 0) {
+            fprintf(stderr, "audiobus demo: the broker did not start\n");
+            goto shutdown;
+        }
+        ab_clock_sleep_ms(20);
+    }
+    if (broker_pid <= 0)
+        goto shutdown;
+
+    char *level_argv[] = {exe, "process", "--broker", broker, "--stream", "demo", "--plugin", "level", "--name",
+                          "level", "--exit-at-end", "--log-level", (char *)log_level, "--log-format", (char *)format,
+                          NULL};
+    char *logmel_argv[] = {exe, "process", "--broker", broker, "--stream", "demo", "--plugin", "logmel", "--name",
+                           "logmel", "--exit-at-end", "--log-level", (char *)log_level, "--log-format",
+                           (char *)format, NULL};
+    level_pid = s_spawn(exe, level_argv);
+    logmel_pid = s_spawn(exe, logmel_argv);
+    for (int waited = 0; !s_processors_linked(broker); waited += 50) {
+        if (waited > 10000 || s_wait(level_pid, 0) >= 0 || s_wait(logmel_pid, 0) >= 0) {
+            fprintf(stderr, "audiobus demo: the processors did not start\n");
+            goto shutdown;
+        }
+        ab_clock_sleep_ms(50);
+    }
+    char *record_argv[] = {exe, "record", "--broker", broker, "--stream", "demo", "--source", (char *)source,
+                           "--duration", duration_text, "--name", "recorder", "--log-level", (char *)log_level,
+                           "--log-format", (char *)format, NULL};
+    recorder_pid = s_spawn(exe, record_argv);
+    int recorder_status = -1;
+    while (recorder_pid > 0 && (recorder_status = s_wait(recorder_pid, 100)) < 0) {
+        if (ab_signal_stop_requested()) {
+            recorder_status = s_stop(recorder_pid, "the recorder");
+            break;
+        }
+    }
+    /* The processors exit at the stream's end; give them a moment. */
+    int level_status = s_wait(level_pid, 3000);
+    int logmel_status = s_wait(logmel_pid, 3000);
+    if (level_status < 0)
+        level_status = s_stop(level_pid, "the level processor");
+    if (logmel_status < 0)
+        logmel_status = s_stop(logmel_pid, "the logmel processor");
+    level_pid = logmel_pid = recorder_pid = -1;
+    status = recorder_status == 0 && level_status == 0 && logmel_status == 0 ? 0 : 1;
+    if (status)
+        fprintf(stderr, "audiobus demo: exit statuses: recorder %d, level %d, logmel %d\n", recorder_status,
+                level_status, logmel_status);
+shutdown:
+    s_stop(recorder_pid, "the recorder");
+    s_stop(level_pid, "the level processor");
+    s_stop(logmel_pid, "the logmel processor");
+    if (s_stop(broker_pid, "the broker") != 0)
+        status = 1;
+    unlink(ready);
+    rmdir(dir);
+    if (status == 0)
+        printf("audiobus demo: done; every node shut down cleanly\n");
+    cli_free_args(argc, argv);
+    return status;
+}

@@ -676,6 +676,7 @@ static void s_install_crash_handler(const char *plugin_name, const char *path)
 int ab_processor_run(ab_processor_t *self)
 {
     s_install_crash_handler(self->plugin->name, self->module.path);
+    ab_log_set_name(self->name); /* log lines say which node wrote them */
     ab_node_set_stats_fn(self->node, s_stats, self);
     int rc = ab_node_register(self->node, self->register_timeout_ms);
     if (rc == AB_EREFUSED) {

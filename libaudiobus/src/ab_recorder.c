@@ -275,6 +275,7 @@ static void s_report(ab_recorder_t *self)
 int ab_recorder_run(ab_recorder_t *self)
 {
     ab_node_set_stats_fn(self->node, s_stats, self);
+    ab_log_set_name(self->name); /* log lines say which node wrote them */
     int rc = ab_node_register(self->node, self->register_timeout_ms);
     if (rc == AB_EREFUSED) {
         ab_log_error("the broker refused recorder %s: %s", self->name, ab_node_reason(self->node));

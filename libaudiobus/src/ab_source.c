@@ -3,6 +3,7 @@
 #include "audiobus/ab_source.h"
 
 #include <ctype.h>
+#include <dlfcn.h>
 #include <math.h>
 #include <portaudio.h>
 #include <pthread.h>
@@ -16,6 +17,7 @@
 
 #include "audiobus/ab_clock.h"
 #include "audiobus/ab_error.h"
+#include "audiobus/ab_log.h"
 #include "audiobus/ab_ring.h"
 
 typedef enum { KIND_PORTAUDIO, KIND_FILE, KIND_SYNTH } s_kind_t;
@@ -342,9 +344,50 @@ static int s_parse_synth(ab_source_t *self, const char *what, char *error, size_
     return 0;
 }
 
+/* ALSA and JACK print to stderr while PortAudio probes them (missing
+ * cards, no JACK server): noise that hides audiobus's own messages. Both
+ * libraries come with PortAudio, so their hooks are looked up at run time
+ * and muted unless debug logging is on. */
+static void s_alsa_quiet(const char *file, int line, const char *function, int err, const char *fmt, ...)
+{
+    (void)file, (void)line, (void)function, (void)err, (void)fmt;
+}
+
+static void s_jack_quiet(const char *message)
+{
+    (void)message;
+}
+
+static PaError s_pa_initialize(void)
+{
+    if (!ab_log_enabled(AB_LOG_DEBUG)) {
+        typedef int (*alsa_handler_setter)(void (*)(const char *, int, const char *, int, const char *, ...));
+        typedef void (*jack_handler_setter)(void (*)(const char *));
+        alsa_handler_setter alsa = (alsa_handler_setter)dlsym(RTLD_DEFAULT, "snd_lib_error_set_handler");
+        jack_handler_setter jack_error = (jack_handler_setter)dlsym(RTLD_DEFAULT, "jack_set_error_function");
+        jack_handler_setter jack_info = (jack_handler_setter)dlsym(RTLD_DEFAULT, "jack_set_info_function");
+        if (alsa)
+            alsa(s_alsa_quiet);
+        if (jack_error)
+            jack_error(s_jack_quiet);
+        if (jack_info)
+            jack_info(s_jack_quiet);
+    }
+    return Pa_Initialize();
+}
+
+bool ab_source_has_default_input(void)
+{
+    if (s_pa_initialize() != paNoError)
+        return false;
+    bool has = Pa_GetDefaultInputDevice() != paNoDevice;
+    Pa_Terminate();
+    return has;
+}
+
 static int s_pa_init(ab_source_t *self, char *error, size_t error_len)
 {
-    PaError err = Pa_Initialize();
+    PaError err = s_pa_initialize();
     if (err != paNoError) {
         snprintf(error, error_len, "cannot initialise PortAudio: %s", Pa_GetErrorText(err));
         return AB_EDEVICE;
@@ -662,7 +705,7 @@ uint64_t ab_source_callback_percentile_ns(const ab_source_t *self, double p)
 
 int ab_source_list_devices(FILE *out)
 {
-    PaError err = Pa_Initialize();
+    PaError err = s_pa_initialize();
     if (err != paNoError) {
         fprintf(out, "cannot initialise PortAudio: %s\n", Pa_GetErrorText(err));
         return AB_EDEVICE;

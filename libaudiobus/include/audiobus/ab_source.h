@@ -93,6 +93,9 @@ AB_EXPORT uint64_t ab_source_callback_count(const ab_source_t *self);
 AB_EXPORT uint64_t ab_source_callback_max_ns(const ab_source_t *self);
 AB_EXPORT uint64_t ab_source_callback_percentile_ns(const ab_source_t *self, double p);
 
+/* True when PortAudio has a default input device. [control-thread] */
+AB_EXPORT bool ab_source_has_default_input(void);
+
 /* Print the PortAudio host APIs and input/output devices to out. Returns 0
  * or AB_EDEVICE. [control-thread] */
 AB_EXPORT int ab_source_list_devices(FILE *out);
