@@ -1,0 +1,211 @@
+"""harness.py - what the integration tests share: start audiobus nodes as real
+processes on free ports, wait for them, read their listings and WAV files,
+and stop them by PID. Standard library only (plus numpy where a test needs it).
+
+Every helper process writes to a log file in the test's directory (an
+inherited stdout would make CTest wait for it) and is stopped at exit.
+"""
+import atexit
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+AUDIOBUS = os.environ.get("AUDIOBUS_BIN", "")
+SOURCE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+_procs = []
+_failures = []
+
+
+def setup():
+    """Parse `--bin PATH` (the audiobus executable) and make a work dir."""
+    global AUDIOBUS
+    args = sys.argv[1:]
+    if "--bin" in args:
+        AUDIOBUS = args[args.index("--bin") + 1]
+    if not AUDIOBUS or not os.access(AUDIOBUS, os.X_OK):
+        sys.exit("usage: %s --bin PATH/TO/audiobus" % sys.argv[0])
+    work = tempfile.mkdtemp(prefix="ab-test-")
+    return work
+
+
+def check(condition, what, *values):
+    """Record a failed check with the values involved; never raises."""
+    if not condition:
+        msg = "FAIL: %s %s" % (what, " ".join(repr(v) for v in values))
+        print(msg, flush=True)
+        _failures.append(msg)
+    return condition
+
+
+def finish():
+    """Exit 0 when every check passed, 1 otherwise, after stopping nodes."""
+    stop_all()
+    if _failures:
+        print("%d check(s) failed" % len(_failures))
+        sys.exit(1)
+    print("all checks passed")
+    sys.exit(0)
+
+
+class Node:
+    """One audiobus process with its log file."""
+
+    def __init__(self, work, name, args, env=None):
+        self.name = name
+        self.log_path = os.path.join(work, name + ".log")
+        self.log = open(self.log_path, "w")
+        full_env = dict(os.environ)
+        if env:
+            full_env.update(env)
+        self.proc = subprocess.Popen([AUDIOBUS] + args, stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, env=full_env)
+        _procs.append(self)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def wait(self, timeout):
+        """Exit status, or None if still running after timeout seconds."""
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        status = self.wait(timeout)
+        if status is None:
+            self.proc.kill()
+            status = self.wait(5)
+        return status
+
+    def output(self):
+        self.log.flush()
+        with open(self.log_path) as f:
+            return f.read()
+
+
+def stop_all():
+    for node in reversed(_procs):
+        if node.proc.poll() is None:
+            node.proc.kill()
+            node.wait(5)
+    _procs.clear()
+
+
+atexit.register(stop_all)
+
+
+def run(args, timeout=30, env=None):
+    """Run audiobus to completion: (status, stdout, stderr)."""
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    p = subprocess.run([AUDIOBUS] + args, capture_output=True, text=True, timeout=timeout, env=full_env,
+                       stdin=subprocess.DEVNULL)
+    return p.returncode, p.stdout, p.stderr
+
+
+def start_broker(work, name="broker", extra=None):
+    """Start a broker on free loopback ports; returns (node, control endpoint)."""
+    ready = os.path.join(work, name + ".ready")
+    node = Node(work, name, ["broker", "--bind", "tcp://127.0.0.1:*", "--ready-file", ready] + (extra or []))
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        if os.path.exists(ready):
+            with open(ready) as f:
+                endpoint = f.read().strip()
+            if endpoint:
+                return node, endpoint
+        if node.proc.poll() is not None:
+            break
+        time.sleep(0.02)
+    raise RuntimeError("broker did not start:\n" + node.output())
+
+
+def listing(endpoint):
+    status, out, err = run(["ls", "--broker", endpoint, "--json"], timeout=10)
+    if status != 0:
+        raise RuntimeError("audiobus ls failed: " + err)
+    return json.loads(out)
+
+
+def node_entry(endpoint, name):
+    for node in listing(endpoint)["nodes"]:
+        if node["name"] == name:
+            return node
+    return None
+
+
+def stream_entry(endpoint, stream):
+    for s in listing(endpoint)["streams"]:
+        if s["stream"] == stream:
+            return s
+    return None
+
+
+def wait_for(predicate, timeout, interval=0.05):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+def wait_linked(endpoint, names, timeout=10):
+    """Wait until every named node is registered and its subscription is in force."""
+    def all_linked():
+        nodes = {n["name"]: n for n in listing(endpoint)["nodes"]}
+        return all(name in nodes and nodes[name]["linked"] for name in names)
+    return wait_for(all_linked, timeout)
+
+
+def data_out_endpoint(broker_node):
+    """The broker's data-out endpoint, from its log line."""
+    for line in broker_node.output().splitlines():
+        if "data out " in line:
+            return line.split("data out ")[1].split()[0]
+    return None
+
+
+def read_wav(path):
+    """(rate, channels, format, raw sample bytes) of a PCM16/32 or float32 WAV."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        raise ValueError("%s is not a WAV file" % path)
+    pos = 12
+    fmt = None
+    while pos + 8 <= len(data):
+        cid, size = data[pos:pos + 4], struct.unpack("<I", data[pos + 4:pos + 8])[0]
+        body = data[pos + 8:pos + 8 + size]
+        if cid == b"fmt ":
+            tag, channels, rate = struct.unpack("<HHI", body[:8])
+            bits = struct.unpack("<H", body[14:16])[0]
+            if tag == 0xFFFE:  # WAVE_FORMAT_EXTENSIBLE: the real tag is in the GUID
+                tag = struct.unpack("<H", body[24:26])[0]
+            fmt = (rate, channels, {(1, 16): "s16", (1, 32): "s32", (3, 32): "f32"}[(tag, bits)])
+        elif cid == b"data":
+            return fmt + (body,)
+        pos += 8 + size + (size & 1)
+    raise ValueError("%s has no data chunk" % path)
+
+
+def write_wav(path, rate, channels, fmt, raw):
+    """Write raw little-endian samples as a WAV (PCM16/32 or float32)."""
+    tag, bits = {"s16": (1, 16), "s32": (1, 32), "f32": (3, 32)}[fmt]
+    block_align = channels * bits // 8
+    fmt_body = struct.pack("<HHIIHH", tag, channels, rate, rate * block_align, block_align, bits)
+    with open(path, "wb") as f:
+        f.write(b"RIFF" + struct.pack("<I", 4 + 8 + len(fmt_body) + 8 + len(raw)) + b"WAVE")
+        f.write(b"fmt " + struct.pack("<I", len(fmt_body)) + fmt_body)
+        f.write(b"data" + struct.pack("<I", len(raw)) + raw)
