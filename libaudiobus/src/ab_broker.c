@@ -46,6 +46,7 @@ typedef struct {
     uint32_t rate, channels, hop;
     ab_format_t format;
     bool seen_any;
+    bool publisher_linked; /* a block arrived since the publisher registered */
     uint64_t blocks, gaps, bad, bytes, last_seq, restarts;
 } s_stream_t;
 
@@ -201,6 +202,8 @@ void ab_broker_stop(ab_broker_t *self)
 
 /* ---- data plane ---------------------------------------------------------- */
 
+static s_node_t *s_node_by_name(ab_broker_t *self, const char *name);
+
 static s_stream_t *s_stream_get(ab_broker_t *self, const char *name)
 {
     s_stream_t *stream = zhashx_lookup(self->streams, name);
@@ -231,6 +234,14 @@ static void s_account_block(ab_broker_t *self, const ab_block_t *block, size_t b
             stream->restarts++;
             ab_log_info("stream %s restarted at seq %" PRIu64, block->stream, block->seq);
         }
+    }
+    if (!stream->publisher_linked && stream->publisher[0]) {
+        /* The broker cannot see a publisher's subscription; its first block
+         * is the proof that its data link is live. */
+        s_node_t *publisher = s_node_by_name(self, stream->publisher);
+        if (publisher)
+            publisher->linked = true;
+        stream->publisher_linked = true;
     }
     stream->seen_any = true;
     stream->last_seq = block->seq;
@@ -430,6 +441,7 @@ static void s_on_hello(ab_broker_t *self, const uint8_t *id, size_t id_len, cons
         if (!stream)
             continue;
         snprintf(stream->publisher, sizeof stream->publisher, "%s", msg->name);
+        stream->publisher_linked = false;
         stream->type = out->type;
         stream->rate = out->rate;
         stream->channels = out->channels;

@@ -2,6 +2,7 @@
 #include "audiobus/ab_node.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,7 @@ struct ab_node {
     void *dealer;
     char broker[AB_ENDPOINT_MAX];
     ab_ctl_msg_t hello;
-    uint64_t session;
+    _Atomic uint64_t session; /* read by data threads to follow re-registrations */
     char data_in[AB_ENDPOINT_MAX];
     char data_out[AB_ENDPOINT_MAX];
     char link_topic[64];
@@ -29,6 +30,7 @@ struct ab_node {
     int64_t next_heartbeat_ns;
     int64_t last_heard_ns;
     bool registered;
+    bool hello_sent; /* registration was asked for: keep at it */
     bool linked;
     bool bye_acked;
     ab_node_stats_fn *stats_fn;
@@ -123,11 +125,13 @@ static void s_handle(ab_node_t *self, const ab_ctl_msg_t *msg)
 {
     switch (msg->cmd) {
     case AB_CMD_WELCOME:
-        self->session = msg->session;
+        if (self->session && self->session != msg->session)
+            ab_log_info("registered again with the broker, session %" PRIu64, msg->session);
+        atomic_store(&self->session, msg->session);
         self->heartbeat_ms = msg->heartbeat_ms ? (int)msg->heartbeat_ms : 1000;
         ab_endpoint_resolve(msg->data_in, self->broker, self->data_in, sizeof self->data_in);
         ab_endpoint_resolve(msg->data_out, self->broker, self->data_out, sizeof self->data_out);
-        snprintf(self->link_topic, sizeof self->link_topic, "$link/%" PRIu64, self->session);
+        snprintf(self->link_topic, sizeof self->link_topic, "$link/%" PRIu64, msg->session);
         self->registered = true;
         self->next_heartbeat_ns = ab_clock_mono_ns() + (int64_t)self->heartbeat_ms * 1000000;
         break;
@@ -143,6 +147,12 @@ static void s_handle(ab_node_t *self, const ab_ctl_msg_t *msg)
     case AB_CMD_ERROR:
         snprintf(self->reason, sizeof self->reason, "%s", msg->reason);
         ab_log_warn("broker says: %s", msg->reason);
+        if (self->registered && strstr(msg->reason, "unknown node")) {
+            /* The broker restarted or forgot us: register again. */
+            self->registered = false;
+            self->linked = false;
+            self->next_heartbeat_ns = 0;
+        }
         break;
     default:
         break;
@@ -183,6 +193,7 @@ int ab_node_register(ab_node_t *self, int timeout_ms)
     self->registered = false;
     self->linked = false;
     self->reason[0] = '\0';
+    self->hello_sent = true;
     int rc = s_send(self, &self->hello);
     if (rc)
         return rc;
@@ -215,10 +226,20 @@ int ab_node_poll(ab_node_t *self, int timeout_ms)
         s_send(self, &beat);
         self->next_heartbeat_ns = now + (int64_t)self->heartbeat_ms * 1000000;
     }
-    if (self->registered && self->last_heard_ns &&
-        now - self->last_heard_ns > 3 * (int64_t)self->heartbeat_ms * 1000000)
-        return AB_ETIMEOUT;
-    return 0;
+    int rc = 0;
+    if (self->last_heard_ns && now - self->last_heard_ns > 3 * (int64_t)self->heartbeat_ms * 1000000) {
+        if (self->registered)
+            ab_log_warn("the broker at %s has been silent for 3 heartbeats; registering again", self->broker);
+        self->registered = false;
+        self->linked = false;
+        rc = AB_ETIMEOUT;
+    }
+    if (!self->registered && self->hello_sent && now >= self->next_heartbeat_ns) {
+        /* Keep offering hello until a broker answers (it may be restarting). */
+        s_send(self, &self->hello);
+        self->next_heartbeat_ns = now + (int64_t)self->heartbeat_ms * 1000000;
+    }
+    return rc;
 }
 
 int ab_node_wait_linked(ab_node_t *self, int timeout_ms)
@@ -248,6 +269,7 @@ int ab_node_bye(ab_node_t *self, int timeout_ms)
         s_receive(self, left > 100 ? 100 : (int)left);
     }
     self->registered = false;
+    self->hello_sent = false;
     return 0;
 }
 
@@ -264,7 +286,7 @@ bool ab_node_linked(const ab_node_t *self)
 
 uint64_t ab_node_session(const ab_node_t *self)
 {
-    return self->session;
+    return atomic_load(&((ab_node_t *)self)->session);
 }
 
 const char *ab_node_data_in(const ab_node_t *self)

@@ -445,6 +445,24 @@ static void s_publish_results(ab_processor_t *self, ab_pub_t *pub)
     }
 }
 
+/* Subscribe to "$link/<session>" for the node's current session: after the
+ * node registers again (a restarted broker), the new broker learns from it
+ * that this node's subscriptions are in force. */
+static void s_follow_session(ab_processor_t *self, void *sub, uint64_t *subscribed)
+{
+    uint64_t session = ab_node_session(self->node);
+    if (session == *subscribed)
+        return;
+    char topic[64];
+    if (*subscribed) {
+        snprintf(topic, sizeof topic, "$link/%" PRIu64, *subscribed);
+        zmq_setsockopt(sub, ZMQ_UNSUBSCRIBE, topic, strlen(topic));
+    }
+    snprintf(topic, sizeof topic, "$link/%" PRIu64, session);
+    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, topic, strlen(topic));
+    *subscribed = session;
+}
+
 static void *s_receiver(void *arg)
 {
     ab_processor_t *self = arg;
@@ -464,7 +482,8 @@ static void *s_receiver(void *arg)
     /* The stream first, the link topic last: when the broker sees the link
      * subscription, the stream's is already in force. */
     zmq_setsockopt(sub, ZMQ_SUBSCRIBE, topic, topic_len);
-    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, ab_node_link_topic(self->node), strlen(ab_node_link_topic(self->node)));
+    uint64_t session = 0;
+    s_follow_session(self, sub, &session);
     if (zmq_connect(sub, ab_node_data_out(self->node)) != 0) {
         s_host_fail(self, "cannot connect to the broker's data-out endpoint");
         goto done;
@@ -483,6 +502,7 @@ static void *s_receiver(void *arg)
             ab_clock_sleep_ms(5);
             continue;
         }
+        s_follow_session(self, sub, &session);
         zmq_pollitem_t item = {sub, 0, ZMQ_POLLIN, 0};
         int timeout = ab_ring_read_space(self->out_ring) ? 1 : 5;
         if (zmq_poll(&item, 1, timeout) > 0 && !atomic_load(&self->stop_threads))

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 static atomic_int s_stop_count;
+static atomic_bool s_stop_requested;
 
 static void s_handler(int signo)
 {
@@ -31,10 +32,10 @@ void ab_signal_install(void)
 
 bool ab_signal_stop_requested(void)
 {
-    return atomic_load(&s_stop_count) > 0;
+    return atomic_load(&s_stop_count) > 0 || atomic_load(&s_stop_requested);
 }
 
 void ab_signal_request_stop(void)
 {
-    atomic_fetch_add(&s_stop_count, 1);
+    atomic_store(&s_stop_requested, true); /* not a signal: a later SIGINT still drains cleanly */
 }

@@ -39,9 +39,11 @@ AB_EXPORT void ab_node_destroy(ab_node_t **self_p);
 AB_EXPORT int ab_node_register(ab_node_t *self, int timeout_ms);
 
 /* Handle control messages for up to timeout_ms and send a heartbeat when
- * one is due (its counters from the stats function). Returns 0, or
- * AB_ETIMEOUT when the broker has been silent for 3 heartbeat intervals.
- * [control-thread] */
+ * one is due (its counters from the stats function). When the broker has
+ * been silent for 3 heartbeat intervals, or says it no longer knows the
+ * node, the node offers hello again every interval until a broker answers
+ * (a new session; see ab_node_session()). Returns 0, or AB_ETIMEOUT while
+ * the broker is silent. [control-thread] */
 AB_EXPORT int ab_node_poll(ab_node_t *self, int timeout_ms);
 
 /* Send bye and wait up to timeout_ms for the broker's bye. Returns 0 or
@@ -54,13 +56,15 @@ AB_EXPORT int ab_node_wait_linked(ab_node_t *self, int timeout_ms);
 
 AB_EXPORT void ab_node_set_stats_fn(ab_node_t *self, ab_node_stats_fn *fn, void *user);
 AB_EXPORT bool ab_node_linked(const ab_node_t *self);
+/* The current session; changes when the node registers again. [any-thread] */
 AB_EXPORT uint64_t ab_node_session(const ab_node_t *self);
 /* The broker's data endpoints, made connectable. Valid after register. */
 AB_EXPORT const char *ab_node_data_in(const ab_node_t *self);
 AB_EXPORT const char *ab_node_data_out(const ab_node_t *self);
 /* The broker's reason for the last refuse or error. */
 AB_EXPORT const char *ab_node_reason(const ab_node_t *self);
-/* The subscription topic that confirms this node's link: "$link/<session>". */
+/* The subscription topic that confirms this node's link: "$link/<session>".
+ * [control-thread]; data threads build it from ab_node_session(). */
 AB_EXPORT const char *ab_node_link_topic(const ab_node_t *self);
 
 /* Send one request (e.g. list) and return the raw reply in a buffer the
