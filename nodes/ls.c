@@ -142,6 +142,22 @@ static void s_join(json_t *arr, char *out, size_t cap)
     }
 }
 
+/* The node's counters from its last heartbeat, on an indented line. */
+static void s_print_stats(json_t *stats, long long heartbeat_ms_ago)
+{
+    char line[1024];
+    size_t len = (size_t)snprintf(line, sizeof line, "    heard %.1fs ago", (double)heartbeat_ms_ago / 1000.0);
+    const char *key;
+    json_t *value;
+    json_object_foreach(stats, key, value)
+    {
+        if (len < sizeof line)
+            len += (size_t)snprintf(line + len, sizeof line - len, "  %s %lld", key,
+                                    (long long)json_integer_value(value));
+    }
+    printf("%s\n", line);
+}
+
 static void s_print(json_t *root)
 {
     json_t *nodes = json_object_get(root, "nodes");
@@ -161,6 +177,7 @@ static void s_print(json_t *root)
         printf("%-24s %-9s %-16s %7lld %-6s %7.1fs  %s\n", s_str(node, "name"), s_str(node, "role"),
                s_str(node, "host"), s_int(node, "pid"), json_is_true(json_object_get(node, "linked")) ? "yes" : "no",
                (double)s_int(node, "age_ms") / 1000.0, streams_text);
+        s_print_stats(json_object_get(node, "stats"), s_int(node, "heartbeat_ms_ago"));
     }
     if (json_array_size(nodes) == 0)
         printf("(no nodes)\n");

@@ -13,6 +13,10 @@
  *   process(self, block)  ...      [audio-thread]   real-time: see below
  *   deactivate(self)               [control-thread]
  *   destroy(self)                  [control-thread]
+ * [control-thread] means "not real-time, never at the same time as another
+ * call on the same instance": the host calls activate() and deactivate()
+ * from its processing thread, just before the first block of a stream (or
+ * of a new stream shape) and after the last, so they may allocate and block.
  *
  * process() is the audio thread of audiobus: it must not allocate, free,
  * lock, log through stdio, touch ZeroMQ or files, or make any blocking
