@@ -20,7 +20,7 @@ const char *ab_format_name(ab_format_t format)
     return format >= AB_FORMAT_F32 && format <= AB_FORMAT_S32 ? s_format_names[format] : NULL;
 }
 
-static int s_format_from(const char *name, uint32_t len, ab_format_t *format)
+int ab_format_from(const char *name, size_t len, ab_format_t *format)
 {
     for (int f = AB_FORMAT_F32; f <= AB_FORMAT_S32; f++)
         if (ab_mp_str_eq(name, len, s_format_names[f])) {
@@ -32,12 +32,22 @@ static int s_format_from(const char *name, uint32_t len, ab_format_t *format)
 
 int ab_format_parse(const char *name, ab_format_t *format)
 {
-    return name ? s_format_from(name, (uint32_t)strlen(name), format) : AB_EFORMAT;
+    return name ? ab_format_from(name, strlen(name), format) : AB_EFORMAT;
 }
 
 const char *ab_block_type_name(ab_block_type_t type)
 {
     return type >= AB_BLOCK_AUDIO && type <= AB_BLOCK_END ? s_type_names[type] : NULL;
+}
+
+int ab_block_type_from(const char *name, size_t len, ab_block_type_t *type)
+{
+    for (int t = AB_BLOCK_AUDIO; t <= AB_BLOCK_END; t++)
+        if (strlen(s_type_names[t]) == len && memcmp(name, s_type_names[t], len) == 0) {
+            *type = (ab_block_type_t)t;
+            return 0;
+        }
+    return AB_ERANGE;
 }
 
 static bool s_name_char(char c)
@@ -164,27 +174,22 @@ enum {
     K_HOP = 1 << 11 /* required for features only */
 };
 
-static int s_read_u32(ab_mp_reader_t *r, uint32_t *value)
-{
-    uint64_t v;
-    int rc = ab_mp_read_uint(r, &v);
-    if (rc)
-        return rc;
-    if (v > UINT32_MAX)
-        return AB_ERANGE;
-    *value = (uint32_t)v;
-    return 0;
-}
+typedef struct {
+    ab_block_t *block;
+    unsigned seen; /* K_... of the keys read */
+} s_decoding_t;
 
 /* One key/value pair of the block map. */
-static int s_decode_field(ab_block_t *b, ab_mp_reader_t *r, const char *key, uint32_t key_len, unsigned *seen)
+static int s_decode_field(void *ctx, ab_mp_reader_t *r, const char *key, uint32_t key_len)
 {
+    ab_block_t *b = ((s_decoding_t *)ctx)->block;
+    unsigned *seen = &((s_decoding_t *)ctx)->seen;
     const char *s;
     uint32_t len;
     int rc;
 #define KEY(k) ab_mp_str_eq(key, key_len, k)
     if (KEY("v")) {
-        if ((rc = s_read_u32(r, &b->version)) != 0)
+        if ((rc = ab_mp_read_u32(r, &b->version)) != 0)
             return rc;
         if (b->version != AB_PROTOCOL_VERSION)
             return AB_EVERSION;
@@ -192,12 +197,8 @@ static int s_decode_field(ab_block_t *b, ab_mp_reader_t *r, const char *key, uin
     } else if (KEY("type")) {
         if ((rc = ab_mp_read_str(r, &s, &len)) != 0)
             return rc;
-        b->type = 0;
-        for (int t = AB_BLOCK_AUDIO; t <= AB_BLOCK_END; t++)
-            if (ab_mp_str_eq(s, len, s_type_names[t]))
-                b->type = (ab_block_type_t)t;
-        if (!b->type)
-            return AB_ERANGE;
+        if ((rc = ab_block_type_from(s, len, &b->type)) != 0)
+            return rc;
         *seen |= K_TYPE;
     } else if (KEY("stream")) {
         if ((rc = ab_mp_read_str_copy(r, b->stream, sizeof b->stream)) != 0)
@@ -216,25 +217,25 @@ static int s_decode_field(ab_block_t *b, ab_mp_reader_t *r, const char *key, uin
             return rc;
         *seen |= K_TIME;
     } else if (KEY("rate")) {
-        if ((rc = s_read_u32(r, &b->rate)) != 0)
+        if ((rc = ab_mp_read_u32(r, &b->rate)) != 0)
             return rc;
         *seen |= K_RATE;
     } else if (KEY("channels")) {
-        if ((rc = s_read_u32(r, &b->channels)) != 0)
+        if ((rc = ab_mp_read_u32(r, &b->channels)) != 0)
             return rc;
         *seen |= K_CHANNELS;
     } else if (KEY("format")) {
         if ((rc = ab_mp_read_str(r, &s, &len)) != 0)
             return rc;
-        if ((rc = s_format_from(s, len, &b->format)) != 0)
+        if ((rc = ab_format_from(s, len, &b->format)) != 0)
             return rc;
         *seen |= K_FORMAT;
     } else if (KEY("frames")) {
-        if ((rc = s_read_u32(r, &b->frames)) != 0)
+        if ((rc = ab_mp_read_u32(r, &b->frames)) != 0)
             return rc;
         *seen |= K_FRAMES;
     } else if (KEY("hop")) {
-        if ((rc = s_read_u32(r, &b->hop)) != 0)
+        if ((rc = ab_mp_read_u32(r, &b->hop)) != 0)
             return rc;
         *seen |= K_HOP;
     } else if (KEY("label")) {
@@ -264,21 +265,11 @@ int ab_block_decode(ab_block_t *b, const uint8_t *msg, size_t len)
         return AB_ETOOBIG;
     ab_mp_reader_t r;
     ab_mp_reader_init(&r, msg, len);
-    uint32_t count;
-    int rc = ab_mp_read_map(&r, &count);
+    s_decoding_t decoding = {.block = b};
+    int rc = ab_mp_read_fields(&r, 64, s_decode_field, &decoding);
     if (rc)
         return rc;
-    if (count > 64)
-        return AB_ETOOBIG;
-    unsigned seen = 0;
-    for (uint32_t i = 0; i < count; i++) {
-        const char *key;
-        uint32_t key_len;
-        if ((rc = ab_mp_read_str(&r, &key, &key_len)) != 0)
-            return rc;
-        if ((rc = s_decode_field(b, &r, key, key_len, &seen)) != 0)
-            return rc;
-    }
+    unsigned seen = decoding.seen;
     if (ab_mp_remaining(&r) != 0)
         return AB_EEXTRA;
     if (!(seen & K_V))

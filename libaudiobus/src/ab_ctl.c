@@ -159,18 +159,6 @@ int ab_ctl_encode(const ab_ctl_msg_t *msg, uint8_t *buf, size_t cap, size_t *len
     return 0;
 }
 
-static int s_read_u32(ab_mp_reader_t *r, uint32_t *value)
-{
-    uint64_t v;
-    int rc = ab_mp_read_uint(r, &v);
-    if (rc)
-        return rc;
-    if (v > UINT32_MAX)
-        return AB_ERANGE;
-    *value = (uint32_t)v;
-    return 0;
-}
-
 static int s_read_name(ab_mp_reader_t *r, char *dest)
 {
     int rc = ab_mp_read_str_copy(r, dest, AB_STREAM_NAME_MAX + 1);
@@ -179,49 +167,31 @@ static int s_read_name(ab_mp_reader_t *r, char *dest)
     return rc;
 }
 
+/* One key/value pair of an output map of hello. */
+static int s_output_field(void *ctx, ab_mp_reader_t *r, const char *key, uint32_t key_len)
+{
+    ab_ctl_output_t *out = ctx;
+    const char *s;
+    uint32_t len;
+    int rc;
+    if (ab_mp_str_eq(key, key_len, "stream"))
+        return s_read_name(r, out->stream);
+    if (ab_mp_str_eq(key, key_len, "type"))
+        return (rc = ab_mp_read_str(r, &s, &len)) != 0 ? rc : ab_block_type_from(s, len, &out->type);
+    if (ab_mp_str_eq(key, key_len, "rate"))
+        return ab_mp_read_u32(r, &out->rate);
+    if (ab_mp_str_eq(key, key_len, "channels"))
+        return ab_mp_read_u32(r, &out->channels);
+    if (ab_mp_str_eq(key, key_len, "format"))
+        return (rc = ab_mp_read_str(r, &s, &len)) != 0 ? rc : ab_format_from(s, len, &out->format);
+    if (ab_mp_str_eq(key, key_len, "hop"))
+        return ab_mp_read_u32(r, &out->hop);
+    return ab_mp_skip(r);
+}
+
 static int s_read_output(ab_mp_reader_t *r, ab_ctl_output_t *out)
 {
-    uint32_t count;
-    int rc = ab_mp_read_map(r, &count);
-    if (rc)
-        return rc;
-    if (count > 32)
-        return AB_ETOOBIG;
-    for (uint32_t i = 0; i < count; i++) {
-        const char *key, *s;
-        uint32_t key_len, len;
-        if ((rc = ab_mp_read_str(r, &key, &key_len)) != 0)
-            return rc;
-        if (ab_mp_str_eq(key, key_len, "stream")) {
-            rc = s_read_name(r, out->stream);
-        } else if (ab_mp_str_eq(key, key_len, "type")) {
-            if ((rc = ab_mp_read_str(r, &s, &len)) == 0) {
-                out->type = 0;
-                for (int t = AB_BLOCK_AUDIO; t <= AB_BLOCK_END; t++)
-                    if (ab_mp_str_eq(s, len, ab_block_type_name((ab_block_type_t)t)))
-                        out->type = (ab_block_type_t)t;
-            }
-        } else if (ab_mp_str_eq(key, key_len, "rate")) {
-            rc = s_read_u32(r, &out->rate);
-        } else if (ab_mp_str_eq(key, key_len, "channels")) {
-            rc = s_read_u32(r, &out->channels);
-        } else if (ab_mp_str_eq(key, key_len, "format")) {
-            if ((rc = ab_mp_read_str(r, &s, &len)) == 0) {
-                char name[8] = "";
-                if (len < sizeof name)
-                    memcpy(name, s, len);
-                if (ab_format_parse(name, &out->format))
-                    out->format = 0;
-            }
-        } else if (ab_mp_str_eq(key, key_len, "hop")) {
-            rc = s_read_u32(r, &out->hop);
-        } else {
-            rc = ab_mp_skip(r);
-        }
-        if (rc)
-            return rc;
-    }
-    return 0;
+    return ab_mp_read_fields(r, 32, s_output_field, out);
 }
 
 static int s_read_stats(ab_mp_reader_t *r, ab_ctl_msg_t *msg)
@@ -244,15 +214,23 @@ static int s_read_stats(ab_mp_reader_t *r, ab_ctl_msg_t *msg)
     return 0;
 }
 
-static int s_decode_field(ab_ctl_msg_t *msg, ab_mp_reader_t *r, const char *key, uint32_t key_len, bool *have_v)
+typedef struct {
+    ab_ctl_msg_t *msg;
+    bool have_v;
+} s_decoding_t;
+
+/* One key/value pair of a control message. */
+static int s_decode_field(void *ctx, ab_mp_reader_t *r, const char *key, uint32_t key_len)
 {
+    ab_ctl_msg_t *msg = ((s_decoding_t *)ctx)->msg;
+    bool *have_v = &((s_decoding_t *)ctx)->have_v;
     const char *s;
     uint32_t len, count;
     int rc;
 #define KEY(k) ab_mp_str_eq(key, key_len, k)
     if (KEY("v")) {
         uint32_t v;
-        if ((rc = s_read_u32(r, &v)) != 0)
+        if ((rc = ab_mp_read_u32(r, &v)) != 0)
             return rc;
         if (v != AB_PROTOCOL_VERSION)
             return AB_EVERSION;
@@ -280,7 +258,7 @@ static int s_decode_field(ab_ctl_msg_t *msg, ab_mp_reader_t *r, const char *key,
     if (KEY("host"))
         return ab_mp_read_str_copy(r, msg->host, sizeof msg->host);
     if (KEY("pid"))
-        return s_read_u32(r, &msg->pid);
+        return ab_mp_read_u32(r, &msg->pid);
     if (KEY("inputs")) {
         if ((rc = ab_mp_read_array(r, &count)) != 0)
             return rc;
@@ -308,7 +286,7 @@ static int s_decode_field(ab_ctl_msg_t *msg, ab_mp_reader_t *r, const char *key,
     if (KEY("data_out"))
         return ab_mp_read_str_copy(r, msg->data_out, sizeof msg->data_out);
     if (KEY("heartbeat_ms"))
-        return s_read_u32(r, &msg->heartbeat_ms);
+        return ab_mp_read_u32(r, &msg->heartbeat_ms);
     if (KEY("reason"))
         return ab_mp_read_str_copy(r, msg->reason, sizeof msg->reason);
     if (KEY("stats"))
@@ -326,21 +304,11 @@ int ab_ctl_decode(ab_ctl_msg_t *msg, const uint8_t *data, size_t len)
         return AB_ETOOBIG;
     ab_mp_reader_t r;
     ab_mp_reader_init(&r, data, len);
-    uint32_t count;
-    int rc = ab_mp_read_map(&r, &count);
+    s_decoding_t decoding = {.msg = msg};
+    int rc = ab_mp_read_fields(&r, 64, s_decode_field, &decoding);
     if (rc)
         return rc;
-    if (count > 64)
-        return AB_ETOOBIG;
-    bool have_v = false;
-    for (uint32_t i = 0; i < count; i++) {
-        const char *key;
-        uint32_t key_len;
-        if ((rc = ab_mp_read_str(&r, &key, &key_len)) != 0)
-            return rc;
-        if ((rc = s_decode_field(msg, &r, key, key_len, &have_v)) != 0)
-            return rc;
-    }
+    bool have_v = decoding.have_v;
     if (ab_mp_remaining(&r) != 0)
         return AB_EEXTRA;
     if (!have_v || !msg->cmd)

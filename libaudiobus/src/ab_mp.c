@@ -220,6 +220,40 @@ int ab_mp_read_uint(ab_mp_reader_t *r, uint64_t *value)
     return rc;
 }
 
+int ab_mp_read_u32(ab_mp_reader_t *r, uint32_t *value)
+{
+    uint64_t v;
+    const uint8_t *start = r->pos;
+    int rc = ab_mp_read_uint(r, &v);
+    if (rc)
+        return rc;
+    if (v > UINT32_MAX) {
+        r->pos = start;
+        return AB_ERANGE;
+    }
+    *value = (uint32_t)v;
+    return 0;
+}
+
+int ab_mp_read_fields(ab_mp_reader_t *r, uint32_t max_keys, ab_mp_field_fn *field, void *ctx)
+{
+    uint32_t count;
+    int rc = ab_mp_read_map(r, &count);
+    if (rc)
+        return rc;
+    if (count > max_keys)
+        return AB_ETOOBIG;
+    for (uint32_t i = 0; i < count; i++) {
+        const char *key;
+        uint32_t key_len;
+        if ((rc = ab_mp_read_str(r, &key, &key_len)) != 0)
+            return rc;
+        if ((rc = field(ctx, r, key, key_len)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
 int ab_mp_read_int(ab_mp_reader_t *r, int64_t *value)
 {
     bool negative;

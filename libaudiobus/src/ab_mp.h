@@ -43,6 +43,8 @@ int ab_mp_read_str_copy(ab_mp_reader_t *r, char *dest, size_t cap);
 int ab_mp_read_bin(ab_mp_reader_t *r, const uint8_t **bin, uint32_t *len);
 /* Any non-negative integer. */
 int ab_mp_read_uint(ab_mp_reader_t *r, uint64_t *value);
+/* A non-negative integer that fits uint32 (AB_ERANGE otherwise). */
+int ab_mp_read_u32(ab_mp_reader_t *r, uint32_t *value);
 /* Any integer that fits int64. */
 int ab_mp_read_int(ab_mp_reader_t *r, int64_t *value);
 int ab_mp_read_bool(ab_mp_reader_t *r, bool *value);
@@ -52,6 +54,15 @@ int ab_mp_read_double(ab_mp_reader_t *r, double *value);
 bool ab_mp_read_nil(ab_mp_reader_t *r);
 /* Skip one object of any type, bounded in depth. */
 int ab_mp_skip(ab_mp_reader_t *r);
+
+/* Reads the value of one map entry whose key is given; returns 0 or an
+ * AB_E... code that stops the map. */
+typedef int(ab_mp_field_fn)(void *ctx, ab_mp_reader_t *r, const char *key, uint32_t key_len);
+
+/* Read a map of at most max_keys entries with string keys, calling field
+ * for each entry. Returns 0, the first error, or AB_ETOOBIG for too many
+ * keys. Trailing bytes after the map are the caller's business. */
+int ab_mp_read_fields(ab_mp_reader_t *r, uint32_t max_keys, ab_mp_field_fn *field, void *ctx);
 
 /* A fixed buffer that msgpack-c's packer writes into. */
 typedef struct {

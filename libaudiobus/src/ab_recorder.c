@@ -133,6 +133,18 @@ static int s_publish(ab_recorder_t *self, ab_pub_t *pub, ab_block_t *block)
     }
 }
 
+/* Publish the filled frames of the block being assembled and start anew. */
+static int s_publish_filled(ab_recorder_t *self, ab_pub_t *pub, ab_block_t *block, uint32_t *filled,
+                            uint64_t frame0, int64_t time_ns, size_t frame_bytes)
+{
+    block->frames = *filled;
+    block->samples_len = (size_t)*filled * frame_bytes;
+    block->frame0 = frame0;
+    block->time_ns = time_ns;
+    *filled = 0;
+    return s_publish(self, pub, block);
+}
+
 /* The sender thread: cut chunks from the ring into blocks and publish. */
 static void *s_sender(void *arg)
 {
@@ -180,15 +192,8 @@ static void *s_sender(void *arg)
         if (chunk.frame0 != next_frame) {
             /* Frames lost at capture: close the block before the jump. */
             atomic_fetch_add(&self->capture_gaps, 1);
-            if (filled) {
-                block.frames = filled;
-                block.samples_len = (size_t)filled * frame_bytes;
-                block.frame0 = block_frame0;
-                block.time_ns = block_time;
-                if (s_publish(self, pub, &block))
-                    goto done;
-                filled = 0;
-            }
+            if (filled && s_publish_filled(self, pub, &block, &filled, block_frame0, block_time, frame_bytes))
+                goto done;
         }
         next_frame = chunk.frame0 + chunk.frames;
         uint32_t used = 0;
@@ -204,25 +209,13 @@ static void *s_sender(void *arg)
                    (size_t)n * frame_bytes);
             filled += n;
             used += n;
-            if (filled == self->block_frames) {
-                block.frames = filled;
-                block.samples_len = (size_t)filled * frame_bytes;
-                block.frame0 = block_frame0;
-                block.time_ns = block_time;
-                if (s_publish(self, pub, &block))
-                    goto done;
-                filled = 0;
-            }
+            if (filled == self->block_frames &&
+                s_publish_filled(self, pub, &block, &filled, block_frame0, block_time, frame_bytes))
+                goto done;
         }
     }
-    if (filled) {
-        block.frames = filled;
-        block.samples_len = (size_t)filled * frame_bytes;
-        block.frame0 = block_frame0;
-        block.time_ns = block_time;
-        if (s_publish(self, pub, &block))
-            goto done;
-    }
+    if (filled && s_publish_filled(self, pub, &block, &filled, block_frame0, block_time, frame_bytes))
+        goto done;
     /* Tell every subscriber the stream is complete. */
     block.type = AB_BLOCK_END;
     block.frames = 0;

@@ -81,6 +81,14 @@ AB_EXPORT const char *ab_format_name(ab_format_t format);
  * [any-thread] */
 AB_EXPORT int ab_format_parse(const char *name, ab_format_t *format);
 
+/* Parse a format name of len bytes (not NUL-terminated, as in a msgpack
+ * str). Returns 0 and sets *format, or AB_EFORMAT. [any-thread] */
+AB_EXPORT int ab_format_from(const char *name, size_t len, ab_format_t *format);
+
+/* Parse a block type name of len bytes. Returns 0 and sets *type, or
+ * AB_ERANGE. [any-thread] */
+AB_EXPORT int ab_block_type_from(const char *name, size_t len, ab_block_type_t *type);
+
 /* "audio", "features", "event", "end", or NULL. [any-thread] */
 AB_EXPORT const char *ab_block_type_name(ab_block_type_t type);
 
