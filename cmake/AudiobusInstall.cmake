@@ -10,8 +10,7 @@ set(AUDIOBUS_CMAKE_INSTALL_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/audiobus)
 install(TARGETS audiobus EXPORT audiobusTargets
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
-  RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
-  INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+  RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/include/
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
   FILES_MATCHING PATTERN "*.h")
@@ -36,8 +35,17 @@ install(FILES
   ${PROJECT_SOURCE_DIR}/cmake/AudiobusPlugin.cmake
   DESTINATION ${AUDIOBUS_CMAKE_INSTALL_DIR})
 
-# pkg-config paths relative to ${prefix} when they are relative to the
-# install prefix, so that `pkg-config --define-prefix` can relocate them.
+# A relocatable pkg-config file: prefix found from the .pc file's own place
+# (pkg-config's ${pcfiledir}) when libdir is under the prefix, so that
+# `cmake --install --prefix` and DESTDIR trees give correct paths; other
+# paths relative to ${prefix}.
+if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}")
+  set(AUDIOBUS_PC_PREFIX "${CMAKE_INSTALL_PREFIX}")
+else()
+  file(RELATIVE_PATH pc_to_prefix "/prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/prefix")
+  string(REGEX REPLACE "/$" "" pc_to_prefix "${pc_to_prefix}")
+  set(AUDIOBUS_PC_PREFIX "\${pcfiledir}/${pc_to_prefix}")
+endif()
 foreach(var LIBDIR INCLUDEDIR)
   if(IS_ABSOLUTE "${CMAKE_INSTALL_${var}}")
     set(AUDIOBUS_PC_${var} "${CMAKE_INSTALL_${var}}")

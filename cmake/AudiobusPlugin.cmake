@@ -47,9 +47,11 @@ function(audiobus_add_plugin name)
     CXX_VISIBILITY_PRESET hidden
     VISIBILITY_INLINES_HIDDEN ON
     LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/plugins)
-  if(TARGET audiobus)
-    # In the audiobus tree: installed beside libaudiobus, two levels down.
-    set_target_properties(${name} PROPERTIES INSTALL_RPATH "$ORIGIN/../..")
+  if(TARGET audiobus AND NOT IS_ABSOLUTE "${AUDIOBUS_PLUGIN_INSTALL_DIR}" AND NOT IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}")
+    # In the audiobus tree: find libaudiobus relative to the plugin directory.
+    file(RELATIVE_PATH to_libdir "/prefix/${AUDIOBUS_PLUGIN_INSTALL_DIR}" "/prefix/${CMAKE_INSTALL_LIBDIR}")
+    string(REGEX REPLACE "/$" "" to_libdir "${to_libdir}")
+    set_target_properties(${name} PROPERTIES INSTALL_RPATH "$ORIGIN/${to_libdir}")
   else()
     # Outside it: keep the path of the libaudiobus found by find_package.
     set_target_properties(${name} PROPERTIES INSTALL_RPATH_USE_LINK_PATH ON)

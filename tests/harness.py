@@ -209,3 +209,44 @@ def write_wav(path, rate, channels, fmt, raw):
         f.write(b"RIFF" + struct.pack("<I", 4 + 8 + len(fmt_body) + 8 + len(raw)) + b"WAVE")
         f.write(b"fmt " + struct.pack("<I", len(fmt_body)) + fmt_body)
         f.write(b"data" + struct.pack("<I", len(raw)) + raw)
+
+
+# --- helpers for the CLI, refusal, plugin-error and garbage tests ---
+
+def data_in_endpoint(broker_node):
+    """The broker's data-in endpoint, from its log line."""
+    for line in broker_node.output().splitlines():
+        if "data in " in line:
+            return line.split("data in ")[1].split(",")[0].split()[0]
+    return None
+
+
+def run_capped(args, timeout=20, env=None):
+    """Like run(), but a command still running after timeout seconds is
+    killed and reported as status None instead of raising."""
+    try:
+        return run(args, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired as e:
+        def text(b):
+            return b.decode(errors="replace") if isinstance(b, bytes) else (b or "")
+        return None, text(e.stdout), text(e.stderr)
+
+
+def free_tcp_port():
+    """A loopback TCP port nothing listens on right now (bound, then released)."""
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def endpoint_port(endpoint):
+    """The port of a tcp://HOST:PORT endpoint, as an int."""
+    return int(endpoint.rsplit(":", 1)[1])
+
+
+def wait_exit(node, timeout):
+    """Wait for a Node to exit; returns (status or None, seconds waited)."""
+    start = time.time()
+    status = node.wait(timeout)
+    return status, time.time() - start

@@ -19,14 +19,14 @@
  * check as well. */
 static int s_failures;
 
-#define CHECK(cond, ...)                                                                                    \
-    do {                                                                                                    \
-        if (!(cond)) {                                                                                      \
-            s_failures++;                                                                                   \
-            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);                       \
-            fprintf(stderr, __VA_ARGS__);                                                                   \
-            fputc('\n', stderr);                                                                            \
-        }                                                                                                   \
+#define CHECK(cond, ...)                                                                                     \
+    do {                                                                                                     \
+        if (!(cond)) {                                                                                       \
+            s_failures++;                                                                                    \
+            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);                         \
+            fprintf(stderr, __VA_ARGS__);                                                                    \
+            fputc('\n', stderr);                                                                             \
+        }                                                                                                    \
     } while (0)
 
 #define MAX_FRAMES 4096
@@ -106,7 +106,8 @@ static float *s_signal(size_t n, uint32_t rate, uint32_t seed)
     for (size_t i = 0; i < n; i++) {
         s = s * 1664525u + 1013904223u;
         double noise = ((double)(s >> 8) / (1 << 24) - 0.5) * 0.02;
-        x[i] = (float)(0.4 * sin(2 * M_PI * 440.0 * i / rate) + 0.2 * sin(2 * M_PI * 2500.0 * i / rate) + noise);
+        x[i] =
+            (float)(0.4 * sin(2 * M_PI * 440.0 * i / rate) + 0.2 * sin(2 * M_PI * 2500.0 * i / rate) + noise);
     }
     return x;
 }
@@ -163,13 +164,14 @@ static void s_test_reference_and_blocking(void)
     CHECK(mel != NULL, "ab_logmel_new(16000, 512, 160, 40) failed");
     if (!mel)
         return;
-    CHECK(ab_logmel_config(mel)->fmax == 8000.0f, "fmax default %g, expected 8000", ab_logmel_config(mel)->fmax);
+    CHECK(ab_logmel_config(mel)->fmax == 8000.0f, "fmax default %g, expected 8000",
+          ab_logmel_config(mel)->fmax);
 
     capture_t *whole = s_capture_new(cfg.n_mels);
     int rc = ab_logmel_push(mel, x, n, s_capture, whole);
     size_t expected = (n - cfg.n_fft) / cfg.hop + 1;
-    CHECK(rc == (int)expected && whole->count == expected, "one push gave rc %d, %zu frames; expected %zu", rc,
-          whole->count, expected);
+    CHECK(rc == (int)expected && whole->count == expected, "one push gave rc %d, %zu frames; expected %zu",
+          rc, whole->count, expected);
     for (size_t f = 0; f < whole->count; f++)
         CHECK(whole->start[f] == f * cfg.hop, "frame %zu starts at %llu, expected %zu", f,
               (unsigned long long)whole->start[f], f * cfg.hop);
@@ -183,8 +185,8 @@ static void s_test_reference_and_blocking(void)
     capture_t *pieces = s_capture_new(cfg.n_mels);
     static const size_t sizes[] = {1, 2, 3, 159, 160, 161, 511, 512, 513, 7, 0};
     rc = s_push_blocks(mel, x, n, sizes, pieces);
-    CHECK(rc == (int)expected && pieces->count == whole->count, "blocks gave rc %d, %zu frames; expected %zu", rc,
-          pieces->count, whole->count);
+    CHECK(rc == (int)expected && pieces->count == whole->count, "blocks gave rc %d, %zu frames; expected %zu",
+          rc, pieces->count, whole->count);
     CHECK(memcmp(pieces->start, whole->start, whole->count * sizeof(uint64_t)) == 0, "frame starts differ");
     CHECK(memcmp(pieces->mels, whole->mels, whole->count * cfg.n_mels * sizeof(float)) == 0,
           "frames differ with the block size");
@@ -203,8 +205,8 @@ static void s_test_reference_and_blocking(void)
     ab_logmel_reset(mel);
     capture_t *after = s_capture_new(cfg.n_mels);
     ab_logmel_push(mel, x + 1000, 1000, s_capture, after);
-    CHECK(after->count == (1000 - 512) / 160 + 1 && after->start[0] == 0, "after reset: %zu frames, first at %llu",
-          after->count, (unsigned long long)after->start[0]);
+    CHECK(after->count == (1000 - 512) / 160 + 1 && after->start[0] == 0,
+          "after reset: %zu frames, first at %llu", after->count, (unsigned long long)after->start[0]);
     s_compare(&cfg, x + 1000, after, 0.01, "after reset");
 
     s_capture_free(whole);
@@ -268,7 +270,8 @@ static void s_test_silence_and_scale(void)
     CHECK(c->count == 7, "%zu frames of silence, expected 7", c->count);
     for (size_t i = 0; i < c->count * cfg.n_mels; i++)
         if (fabsf(c->mels[i] + 100.0f) > 1e-3f) {
-            CHECK(fabsf(c->mels[i] + 100.0f) <= 1e-3f, "silence reads %g dB, expected the -100 dB floor", c->mels[i]);
+            CHECK(fabsf(c->mels[i] + 100.0f) <= 1e-3f, "silence reads %g dB, expected the -100 dB floor",
+                  c->mels[i]);
             break;
         }
     s_capture_free(c);
@@ -276,7 +279,8 @@ static void s_test_silence_and_scale(void)
 
     double m1000 = ab_mel_from_hz(1000.0);
     CHECK(fabs(m1000 - 999.9855) < 1e-3, "mel(1000 Hz) = %.4f, expected 999.9855 (HTK)", m1000);
-    CHECK(fabs(ab_mel_to_hz(ab_mel_from_hz(4321.0)) - 4321.0) < 1e-6, "mel_to_hz does not invert mel_from_hz");
+    CHECK(fabs(ab_mel_to_hz(ab_mel_from_hz(4321.0)) - 4321.0) < 1e-6,
+          "mel_to_hz does not invert mel_from_hz");
 }
 
 static void s_test_bad_configs(void)
@@ -286,10 +290,12 @@ static void s_test_bad_configs(void)
         const char *what;
         ab_logmel_config_t cfg;
     } bad[] = {
-        {"rate 0", good},      {"odd n_fft", good},       {"n_fft 0", good},     {"n_fft too big", good},
-        {"hop 0", good},       {"n_mels 0", good},        {"n_mels too many", good},
-        {"fmax above rate/2", good}, {"fmin >= fmax", good}, {"negative fmin", good}, {"NaN fmin", good},
-        {"negative floor", good},
+        {"rate 0", good},          {"odd n_fft", good},
+        {"n_fft 0", good},         {"n_fft too big", good},
+        {"hop 0", good},           {"n_mels 0", good},
+        {"n_mels too many", good}, {"fmax above rate/2", good},
+        {"fmin >= fmax", good},    {"negative fmin", good},
+        {"NaN fmin", good},        {"negative floor", good},
     };
     bad[0].cfg.rate = 0;
     bad[1].cfg.n_fft = 511;

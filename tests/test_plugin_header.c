@@ -33,7 +33,8 @@ int main(void)
     }
     for (size_t i = 0; i < n; i++) {
         if (cpp[i] != s_layout[i]) {
-            fprintf(stderr, "test_plugin_header: %s is %zu in C, %zu in C++\n", s_names[i], s_layout[i], cpp[i]);
+            fprintf(stderr, "test_plugin_header: %s is %zu in C, %zu in C++\n", s_names[i], s_layout[i],
+                    cpp[i]);
             failures++;
         }
     }

@@ -15,8 +15,18 @@ static void *s_create(const ab_plugin_host_t *, const ab_plugin_param_t *, uint3
 }
 
 extern "C" AB_PLUGIN_EXPORT const ab_plugin_descriptor_t ab_test_cpp_descriptor = {
-    AB_PLUGIN_ABI_MAJOR, AB_PLUGIN_ABI_MINOR, sizeof(ab_plugin_descriptor_t), "cpp", "0", "C++ build of the ABI",
-    nullptr, s_create, nullptr, nullptr, nullptr, nullptr};
+    AB_PLUGIN_ABI_MAJOR,
+    AB_PLUGIN_ABI_MINOR,
+    sizeof(ab_plugin_descriptor_t),
+    "cpp",
+    "0",
+    "C++ build of the ABI",
+    nullptr,
+    s_create,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr};
 
 extern "C" size_t ab_test_layout_cpp(const size_t **layout);
 

@@ -27,14 +27,14 @@
  * check as well. */
 static atomic_int s_failures;
 
-#define CHECK(cond, ...)                                                                                    \
-    do {                                                                                                    \
-        if (!(cond)) {                                                                                      \
-            atomic_fetch_add(&s_failures, 1);                                                               \
-            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);                       \
-            fprintf(stderr, __VA_ARGS__);                                                                   \
-            fputc('\n', stderr);                                                                            \
-        }                                                                                                   \
+#define CHECK(cond, ...)                                                                                     \
+    do {                                                                                                     \
+        if (!(cond)) {                                                                                       \
+            atomic_fetch_add(&s_failures, 1);                                                                \
+            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);                         \
+            fprintf(stderr, __VA_ARGS__);                                                                    \
+            fputc('\n', stderr);                                                                             \
+        }                                                                                                    \
     } while (0)
 
 /* ---------------------------------------------------------------------
@@ -272,9 +272,9 @@ typedef struct {
     const float *samples; /* frames * channels */
     const uint8_t *raw;   /* frames * channels * sample size, little-endian */
     size_t frames;
-    uint64_t frame0;      /* of the first frame */
+    uint64_t frame0; /* of the first frame */
     int64_t time0_ns;
-    const size_t *sizes;  /* block sizes, cycled; ends with 0 */
+    const size_t *sizes; /* block sizes, cycled; ends with 0 */
 } stream_t;
 
 static size_t s_sample_size(uint32_t format)
@@ -343,7 +343,7 @@ static uint8_t *s_f32_le(const float *x, size_t n)
  */
 
 /* Names of the defined global symbols in the ELF file's dynamic symbol
- * table, comma-separated into out. Returns -1 when the file is not a
+ * table, other than reserved ones, comma-separated into out. Returns -1 when the file is not a
  * 64-bit ELF this check understands. */
 static int s_exported_symbols(const char *path, char *out, size_t out_len)
 {
@@ -370,7 +370,8 @@ static int s_exported_symbols(const char *path, char *out, size_t out_len)
         if (sh[i].sh_type != SHT_DYNSYM || sh[i].sh_link >= eh->e_shnum)
             continue;
         const Elf64_Shdr *strs = &sh[sh[i].sh_link];
-        if (sh[i].sh_offset + sh[i].sh_size > (uint64_t)size || strs->sh_offset + strs->sh_size > (uint64_t)size)
+        if (sh[i].sh_offset + sh[i].sh_size > (uint64_t)size ||
+            strs->sh_offset + strs->sh_size > (uint64_t)size)
             break;
         const Elf64_Sym *sym = (const Elf64_Sym *)(buf + sh[i].sh_offset);
         size_t n = sh[i].sh_size / sizeof(Elf64_Sym);
@@ -380,6 +381,8 @@ static int s_exported_symbols(const char *path, char *out, size_t out_len)
                 sym[k].st_name >= strs->sh_size)
                 continue;
             const char *name = (const char *)buf + strs->sh_offset + sym[k].st_name;
+            if (name[0] == '_')
+                continue; /* reserved names: linker and sanitizer symbols (_end, __odr_asan...) */
             size_t len = strlen(out);
             snprintf(out + len, out_len - len, "%s%s", len ? "," : "", name);
             count++;
@@ -413,8 +416,8 @@ static const ab_plugin_descriptor_t *s_load(const char *dir, const char *name, c
           name);
     CHECK(d->version && d->version[0], "%s: no version", name);
     CHECK(d->description && d->description[0], "%s: no description", name);
-    CHECK(d->create && d->activate && d->process && d->deactivate && d->destroy, "%s: a lifecycle function is NULL",
-          name);
+    CHECK(d->create && d->activate && d->process && d->deactivate && d->destroy,
+          "%s: a lifecycle function is NULL", name);
     CHECK(d->params != NULL, "%s: no params list", name);
     size_t n = 0;
     for (; d->params && d->params[n].key; n++) {
@@ -434,7 +437,8 @@ static const ab_plugin_descriptor_t *s_load(const char *dir, const char *name, c
     int count = s_exported_symbols(path, exported, sizeof exported);
     if (count >= 0)
         CHECK(count == 1 && strcmp(exported, AB_PLUGIN_ENTRY_SYMBOL) == 0,
-              "%s exports [%s], expected only " AB_PLUGIN_ENTRY_SYMBOL " (-fvisibility=hidden)", name, exported);
+              "%s exports [%s], expected only " AB_PLUGIN_ENTRY_SYMBOL " (-fvisibility=hidden)", name,
+              exported);
     else
         printf("  %s: not a 64-bit ELF file, export check skipped\n", name);
     return d;
@@ -454,7 +458,8 @@ static void s_expect_refused(const ab_plugin_descriptor_t *d, const char *const 
     snprintf(prefix, sizeof prefix, "%s: ", d->name);
     CHECK(memchr(error, '\0', sizeof error) != NULL && strncmp(error, prefix, strlen(prefix)) == 0,
           "%s: message for %s does not start with \"%s\": %.200s", d->name, kv[0], prefix, error);
-    CHECK(strstr(error, needle1) != NULL, "%s: message for %s lacks \"%s\": %s", d->name, kv[0], needle1, error);
+    CHECK(strstr(error, needle1) != NULL, "%s: message for %s lacks \"%s\": %s", d->name, kv[0], needle1,
+          error);
     if (needle2)
         CHECK(strstr(error, needle2) != NULL, "%s: message for %s lacks \"%s\": %s", d->name, kv[0], needle2,
               error);
@@ -498,8 +503,13 @@ static void s_test_level(const ab_plugin_descriptor_t *d)
 
         const size_t frames = 72000; /* 1.5 s */
         float *x = s_sine(frames, 2, 0, 0.5, 1000.0, 48000);
-        stream_t s = {.rate = 48000, .channels = 2, .raw_format = AB_PLUGIN_FORMAT_F32, .samples = x,
-                      .frames = frames, .frame0 = 5000, .time0_ns = 1700000000000000000LL,
+        stream_t s = {.rate = 48000,
+                      .channels = 2,
+                      .raw_format = AB_PLUGIN_FORMAT_F32,
+                      .samples = x,
+                      .frames = frames,
+                      .frame0 = 5000,
+                      .time0_ns = 1700000000000000000LL,
                       .sizes = (const size_t[]){480, 0}};
         uint8_t *raw = s_f32_le(x, frames * 2);
         s.raw = raw;
@@ -509,28 +519,35 @@ static void s_test_level(const ab_plugin_descriptor_t *d)
         const double peak = 20 * log10(0.5), rms = peak - 10 * log10(2.0);
         for (size_t i = 0; i < h.n_blocks; i++) {
             const rec_block_t *b = &h.blocks[i];
-            CHECK(b->frames == 1 && b->channels == 4 && b->output == 0, "level: block %zu: %u frames %u channels",
-                  i, b->frames, b->channels);
+            CHECK(b->frames == 1 && b->channels == 4 && b->output == 0,
+                  "level: block %zu: %u frames %u channels", i, b->frames, b->channels);
             CHECK(b->frame0 == 5000 + 480 * i && b->time_ns == s_time_of(&s, b->frame0),
                   "level: block %zu: frame0 %llu time %lld", i, (unsigned long long)b->frame0,
                   (long long)b->time_ns);
             const float *v = b->samples;
-            CHECK(fabs(v[1] - peak) < 0.01, "level: block %zu ch0 peak %.4f dBFS, expected %.4f", i, v[1], peak);
+            CHECK(fabs(v[1] - peak) < 0.01, "level: block %zu ch0 peak %.4f dBFS, expected %.4f", i, v[1],
+                  peak);
             CHECK(fabs(v[0] - rms) < 0.01 && fabs((v[1] - v[0]) - 10 * log10(2.0)) < 0.01,
                   "level: block %zu ch0 rms %.4f dBFS, expected %.4f (peak - 3.01)", i, v[0], rms);
-            CHECK(v[2] == -120.0f && v[3] == -120.0f, "level: block %zu silent ch1 reads rms %g peak %g, expected -120",
-                  i, v[2], v[3]);
+            CHECK(v[2] == -120.0f && v[3] == -120.0f,
+                  "level: block %zu silent ch1 reads rms %g peak %g, expected -120", i, v[2], v[3]);
             if (atomic_load(&s_failures))
                 break;
         }
         /* One summary line per 0.5 s: three in 1.5 s, all from process(). */
         int lines = s_count_logs(&h, "rms -9.0 dBFS peak -6.0 dBFS (ch0", 1);
-        CHECK(lines == 3 && h.n_logs == 3, "level: %d summary lines of %d, expected 3; last: %s", lines, h.n_logs,
-              s_last_log(&h));
+        CHECK(lines == 3 && h.n_logs == 3, "level: %d summary lines of %d, expected 3; last: %s", lines,
+              h.n_logs, s_last_log(&h));
 
         /* A block with another channel count is skipped, not measured. */
-        ab_plugin_block_t odd = {.struct_size = sizeof odd, .frames = 10, .channels = 1, .rate = 48000,
-                                 .frame0 = 77000, .samples = x, .raw = raw, .raw_format = AB_PLUGIN_FORMAT_F32,
+        ab_plugin_block_t odd = {.struct_size = sizeof odd,
+                                 .frames = 10,
+                                 .channels = 1,
+                                 .rate = 48000,
+                                 .frame0 = 77000,
+                                 .samples = x,
+                                 .raw = raw,
+                                 .raw_format = AB_PLUGIN_FORMAT_F32,
                                  .raw_bytes = 40};
         size_t before = h.n_blocks;
         s_process_block(d, self, &odd);
@@ -558,8 +575,12 @@ static void s_test_level(const ab_plugin_descriptor_t *d)
         float *x = calloc(50000, sizeof(float));
         for (size_t i = 0; i < 50000; i++)
             x[i] = i % 2 ? 1e-9f : -1e-9f;
-        stream_t s = {.rate = 48000, .channels = 1, .raw_format = AB_PLUGIN_FORMAT_F32, .samples = x,
-                      .frames = 50000, .sizes = (const size_t[]){1, 7, 333, 1001, 0}};
+        stream_t s = {.rate = 48000,
+                      .channels = 1,
+                      .raw_format = AB_PLUGIN_FORMAT_F32,
+                      .samples = x,
+                      .frames = 50000,
+                      .sizes = (const size_t[]){1, 7, 333, 1001, 0}};
         s_feed(d, self, &s);
         CHECK(h.n_outputs == 0 && h.n_blocks == 0, "level: publish=0 declared %d outputs, published %zu",
               h.n_outputs, h.n_blocks);
@@ -578,8 +599,12 @@ static void s_test_level(const ab_plugin_descriptor_t *d)
         void *self = s_create(d, &h, (const char *const[]){"interval=1", NULL}, error, sizeof error);
         s_activate(d, self, 48000, 1, 1001, AB_PLUGIN_FORMAT_F32, error, sizeof error);
         float *x = s_sine(60000, 1, 0, 0.25, 1000.0, 48000);
-        stream_t s = {.rate = 48000, .channels = 1, .raw_format = AB_PLUGIN_FORMAT_F32, .samples = x,
-                      .frames = 60000, .sizes = (const size_t[]){1001, 7, 333, 0}};
+        stream_t s = {.rate = 48000,
+                      .channels = 1,
+                      .raw_format = AB_PLUGIN_FORMAT_F32,
+                      .samples = x,
+                      .frames = 60000,
+                      .sizes = (const size_t[]){1001, 7, 333, 0}};
         s_feed(d, self, &s);
         CHECK(h.n_logs == 1 && s_count_logs(&h, "rms -15.1 dBFS peak -12.0 dBFS (ch0)", 1) == 1,
               "level: amplitude 0.25: %d lines, last: %s", h.n_logs, s_last_log(&h));
@@ -591,6 +616,7 @@ static void s_test_level(const ab_plugin_descriptor_t *d)
 
     s_expect_refused(d, (const char *const[]){"interval=abc", NULL}, "interval", "\"abc\"");
     s_expect_refused(d, (const char *const[]){"interval=-1", NULL}, "interval", "-1");
+    s_expect_refused(d, (const char *const[]){"interval=0.01", NULL}, "interval", "0.01");
     s_expect_refused(d, (const char *const[]){"publish=maybe", NULL}, "publish", "maybe");
     s_expect_refused(d, (const char *const[]){"colour=red", NULL}, "colour", NULL);
 }
@@ -649,16 +675,23 @@ static void s_test_logmel(const ab_plugin_descriptor_t *d)
         CHECK(h.n_outputs == 1 && strcmp(h.outputs[0].suffix, "logmel") == 0 &&
                   h.outputs[0].kind == AB_PLUGIN_OUTPUT_FEATURES && h.outputs[0].channels == n_mels &&
                   h.outputs[0].hop == hop,
-              "logmel: declared %d outputs, first \"%s\" kind %u channels %u hop %u (expected 40 bands, hop 160)",
+              "logmel: declared %d outputs, first \"%s\" kind %u channels %u hop %u (expected 40 bands, hop "
+              "160)",
               h.n_outputs, h.outputs[0].suffix, h.outputs[0].kind, h.outputs[0].channels, h.outputs[0].hop);
 
-        stream_t s = {.rate = rate, .channels = channels, .raw_format = AB_PLUGIN_FORMAT_F32,
-                      .samples = channels == 1 ? mono : stereo, .frames = frames, .frame0 = start,
-                      .time0_ns = 1000000000LL, .sizes = sizes};
+        stream_t s = {.rate = rate,
+                      .channels = channels,
+                      .raw_format = AB_PLUGIN_FORMAT_F32,
+                      .samples = channels == 1 ? mono : stereo,
+                      .frames = frames,
+                      .frame0 = start,
+                      .time0_ns = 1000000000LL,
+                      .sizes = sizes};
         s_feed(d, self, &s);
 
         /* One publish per block that completed a frame, frames back to back. */
-        size_t expect_frames = (frames - n_fft) / hop + 1, expect_blocks = 0, pushed = 0, done_frames = 0, i = 0;
+        size_t expect_frames = (frames - n_fft) / hop + 1, expect_blocks = 0, pushed = 0, done_frames = 0,
+               i = 0;
         while (pushed < frames) {
             size_t n = sizes[i];
             if (sizes[++i] == 0)
@@ -677,8 +710,9 @@ static void s_test_logmel(const ab_plugin_descriptor_t *d)
                   r->frames, r->channels);
             CHECK(r->frame0 == next, "logmel: block %zu starts at frame %llu, expected %llu", b,
                   (unsigned long long)r->frame0, (unsigned long long)next);
-            CHECK(llabs(r->time_ns - s_time_of(&s, r->frame0)) <= 1000, "logmel: block %zu time %lld, expected %lld",
-                  b, (long long)r->time_ns, (long long)s_time_of(&s, r->frame0));
+            CHECK(llabs(r->time_ns - s_time_of(&s, r->frame0)) <= 1000,
+                  "logmel: block %zu time %lld, expected %lld", b, (long long)r->time_ns,
+                  (long long)s_time_of(&s, r->frame0));
             for (uint32_t f = 0; f < r->frames; f++)
                 for (uint32_t m = 0; m < n_mels; m++)
                     band_sum[m] += r->samples[f * n_mels + m];
@@ -687,22 +721,25 @@ static void s_test_logmel(const ab_plugin_descriptor_t *d)
         }
         CHECK(total == expect_frames, "logmel: %zu frames for %zu samples, expected %zu", total, frames,
               expect_frames);
-        CHECK(h.n_blocks == expect_blocks, "logmel: %zu blocks published, expected %zu", h.n_blocks, expect_blocks);
+        CHECK(h.n_blocks == expect_blocks, "logmel: %zu blocks published, expected %zu", h.n_blocks,
+              expect_blocks);
 
         uint32_t loudest = 0;
         for (uint32_t m = 1; m < n_mels; m++)
             if (band_sum[m] > band_sum[loudest])
                 loudest = m;
         uint32_t expected_band = s_band_of(1000.0, n_mels, 0.0, rate / 2.0);
-        CHECK(loudest == expected_band, "logmel: loudest band %u for 1 kHz, expected %u", loudest, expected_band);
+        CHECK(loudest == expected_band, "logmel: loudest band %u for 1 kHz, expected %u", loudest,
+              expected_band);
         free(band_sum);
 
         /* One summary per second of audio, naming the same band. */
         char needle[64];
         snprintf(needle, sizeof needle, "loudest band %u (", expected_band);
         int lines = s_count_logs(&h, needle, 1), from_process = s_count_logs(&h, "", 1);
-        CHECK(lines == 2 && from_process == 2, "logmel: %d of %d lines from process name band %u, expected 2; last: %s",
-              lines, from_process, expected_band, s_last_log(&h));
+        CHECK(lines == 2 && from_process == 2,
+              "logmel: %d of %d lines from process name band %u, expected 2; last: %s", lines, from_process,
+              expected_band, s_last_log(&h));
         /* Frames completed in each second: 97 to 101, as blocks end. */
         for (int l = 0; l < h.n_logs; l++) {
             unsigned count = 0;
@@ -741,16 +778,22 @@ static void s_test_logmel(const ab_plugin_descriptor_t *d)
                               sizeof error);
         CHECK(self != NULL, "logmel: create n_fft=400 failed: %s", error);
         s_activate(d, self, rate, 1, 1000, AB_PLUGIN_FORMAT_F32, error, sizeof error);
-        ab_plugin_block_t b = {.struct_size = sizeof b, .frames = 1000, .channels = 1, .rate = rate, .frame0 = 0,
-                               .samples = mono, .raw_format = AB_PLUGIN_FORMAT_F32};
+        ab_plugin_block_t b = {.struct_size = sizeof b,
+                               .frames = 1000,
+                               .channels = 1,
+                               .rate = rate,
+                               .frame0 = 0,
+                               .samples = mono,
+                               .raw_format = AB_PLUGIN_FORMAT_F32};
         s_process_block(d, self, &b); /* frames at 0 .. 600 */
         b.frame0 = 1000 + 5000;       /* 5000 frames lost */
         b.samples = mono + 1000;
         s_process_block(d, self, &b);
-        CHECK(h.n_blocks == 2 && h.blocks[0].frames == 7 && h.blocks[1].frame0 == 6000 && h.blocks[1].frames == 7 &&
-                  h.blocks[1].channels == 20,
+        CHECK(h.n_blocks == 2 && h.blocks[0].frames == 7 && h.blocks[1].frame0 == 6000 &&
+                  h.blocks[1].frames == 7 && h.blocks[1].channels == 20,
               "logmel: across a gap: %zu blocks, second at %llu with %u frames", h.n_blocks,
-              h.n_blocks > 1 ? (unsigned long long)h.blocks[1].frame0 : 0ull, h.n_blocks > 1 ? h.blocks[1].frames : 0);
+              h.n_blocks > 1 ? (unsigned long long)h.blocks[1].frame0 : 0ull,
+              h.n_blocks > 1 ? h.blocks[1].frames : 0);
         d->deactivate(self);
         CHECK(s_count_logs(&h, "1 gaps", 0) == 1, "logmel: gap not reported; last: %s", s_last_log(&h));
         d->destroy(self);
@@ -818,7 +861,8 @@ static void s_make_samples(uint32_t raw_format, size_t n, float **samples, uint8
                 v = i == 0 ? INT32_MIN : i == 1 ? INT32_MAX : i == 2 ? 0 : (int32_t)s;
             for (size_t j = 0; j < ss; j++)
                 (*raw)[i * ss + j] = (uint8_t)((uint64_t)v >> (8 * j));
-            (*samples)[i] = (float)((double)v / (raw_format == AB_PLUGIN_FORMAT_S16 ? 32768.0 : 2147483648.0));
+            (*samples)[i] =
+                (float)((double)v / (raw_format == AB_PLUGIN_FORMAT_S16 ? 32768.0 : 2147483648.0));
         }
     }
 }
@@ -879,7 +923,8 @@ static void s_test_wavwrite(const ab_plugin_descriptor_t *d, const char *tmpdir)
         snprintf(format_param, sizeof format_param, "format=%s", k->format_param ? k->format_param : "auto");
         rec_host_t h;
         s_host_init(&h);
-        void *self = s_create(d, &h, (const char *const[]){path_param, format_param, NULL}, error, sizeof error);
+        void *self =
+            s_create(d, &h, (const char *const[]){path_param, format_param, NULL}, error, sizeof error);
         CHECK(self != NULL, "wavwrite: create failed: %s", error);
         if (!self)
             continue;
@@ -894,19 +939,31 @@ static void s_test_wavwrite(const ab_plugin_descriptor_t *d, const char *tmpdir)
         float *x;
         uint8_t *raw;
         s_make_samples(k->raw_format, frames * k->channels, &x, &raw);
-        stream_t s = {.rate = k->rate, .channels = k->channels, .raw_format = k->raw_format, .samples = x,
-                      .raw = raw, .frames = frames / 2, .sizes = sizes};
+        stream_t s = {.rate = k->rate,
+                      .channels = k->channels,
+                      .raw_format = k->raw_format,
+                      .samples = x,
+                      .raw = raw,
+                      .frames = frames / 2,
+                      .sizes = sizes};
         s_feed(d, self, &s);
         /* Mid-stream, a block of another channel count and one of another
          * wire format: both skipped. */
-        ab_plugin_block_t wrong = {.struct_size = sizeof wrong, .frames = 5, .channels = k->channels + 1,
-                                   .rate = k->rate, .frame0 = frames / 2, .samples = x, .raw = raw,
+        ab_plugin_block_t wrong = {.struct_size = sizeof wrong,
+                                   .frames = 5,
+                                   .channels = k->channels + 1,
+                                   .rate = k->rate,
+                                   .frame0 = frames / 2,
+                                   .samples = x,
+                                   .raw = raw,
                                    .raw_format = k->raw_format,
-                                   .raw_bytes = (uint32_t)(5 * (k->channels + 1) * s_sample_size(k->raw_format))};
+                                   .raw_bytes =
+                                       (uint32_t)(5 * (k->channels + 1) * s_sample_size(k->raw_format))};
         s_process_block(d, self, &wrong);
         if (!k->format_param || strcmp(k->format_param, "auto") == 0) {
             wrong.channels = k->channels;
-            wrong.raw_format = k->raw_format == AB_PLUGIN_FORMAT_S16 ? AB_PLUGIN_FORMAT_F32 : AB_PLUGIN_FORMAT_S16;
+            wrong.raw_format =
+                k->raw_format == AB_PLUGIN_FORMAT_S16 ? AB_PLUGIN_FORMAT_F32 : AB_PLUGIN_FORMAT_S16;
             wrong.raw_bytes = (uint32_t)(5 * k->channels * s_sample_size(wrong.raw_format));
         } else {
             wrong.rate = k->rate + 1;
@@ -921,7 +978,8 @@ static void s_test_wavwrite(const ab_plugin_descriptor_t *d, const char *tmpdir)
 
         char needle[128];
         snprintf(needle, sizeof needle, "wrote %zu frames", frames);
-        CHECK(s_count_logs(&h, needle, 0) == 1 && s_count_logs(&h, "dropped 0 frames, skipped 2 blocks, 0 gaps", 0) == 1,
+        CHECK(s_count_logs(&h, needle, 0) == 1 &&
+                  s_count_logs(&h, "dropped 0 frames, skipped 2 blocks, 0 gaps", 0) == 1,
               "wavwrite %s: final line: %s", k->name, s_last_log(&h));
         CHECK(h.n_fails == 0, "wavwrite %s: host->fail: %s", k->name, h.fail);
         d->destroy(self);
@@ -936,11 +994,12 @@ static void s_test_wavwrite(const ab_plugin_descriptor_t *d, const char *tmpdir)
         SNDFILE *sf = sf_open(path, SFM_READ, &info);
         CHECK(sf != NULL, "wavwrite %s: libsndfile cannot read %s: %s", k->name, path, sf_strerror(NULL));
         if (sf) {
-            CHECK(info.samplerate == (int)k->rate && info.channels == (int)k->channels && info.frames == (sf_count_t)frames &&
+            CHECK(info.samplerate == (int)k->rate && info.channels == (int)k->channels &&
+                      info.frames == (sf_count_t)frames &&
                       (info.format & SF_FORMAT_TYPEMASK) == SF_FORMAT_WAV &&
                       (info.format & SF_FORMAT_SUBMASK) == k->file_subtype,
-                  "wavwrite %s: file has rate %d channels %d frames %lld format 0x%x", k->name, info.samplerate,
-                  info.channels, (long long)info.frames, info.format);
+                  "wavwrite %s: file has rate %d channels %d frames %lld format 0x%x", k->name,
+                  info.samplerate, info.channels, (long long)info.frames, info.format);
             size_t n = frames * k->channels;
             size_t bytes = n * (k->file_subtype == SF_FORMAT_PCM_16 ? 2 : 4);
             /* Ask for one frame more than expected, to see that there is none. */
@@ -959,8 +1018,9 @@ static void s_test_wavwrite(const ab_plugin_descriptor_t *d, const char *tmpdir)
                     first_diff = i;
                     break;
                 }
-            CHECK(first_diff == bytes, "wavwrite %s: byte %zu is 0x%02x, expected 0x%02x", k->name, first_diff,
-                  first_diff < bytes ? got[first_diff] : 0, first_diff < bytes ? want[first_diff] : 0);
+            CHECK(first_diff == bytes, "wavwrite %s: byte %zu is 0x%02x, expected 0x%02x", k->name,
+                  first_diff, first_diff < bytes ? got[first_diff] : 0,
+                  first_diff < bytes ? want[first_diff] : 0);
             free(got);
             free(converted);
             sf_close(sf);
@@ -980,7 +1040,8 @@ static void s_test_wavwrite(const ab_plugin_descriptor_t *d, const char *tmpdir)
         snprintf(path_param, sizeof path_param, "path=%s", path);
         rec_host_t h;
         s_host_init(&h);
-        void *self = s_create(d, &h, (const char *const[]){path_param, "buffer=0.001", NULL}, error, sizeof error);
+        void *self =
+            s_create(d, &h, (const char *const[]){path_param, "buffer=0.001", NULL}, error, sizeof error);
         CHECK(self != NULL, "wavwrite: create buffer=0.001 failed: %s", error);
         s_activate(d, self, 8000, 1, 100, AB_PLUGIN_FORMAT_F32, error, sizeof error);
         const size_t n = 10000;
@@ -988,8 +1049,13 @@ static void s_test_wavwrite(const ab_plugin_descriptor_t *d, const char *tmpdir)
         for (size_t i = 0; i < n; i++)
             x[i] = (float)i;
         uint8_t *raw = s_f32_le(x, n);
-        stream_t s = {.rate = 8000, .channels = 1, .raw_format = AB_PLUGIN_FORMAT_F32, .samples = x, .raw = raw,
-                      .frames = n, .sizes = (const size_t[]){100, 0}};
+        stream_t s = {.rate = 8000,
+                      .channels = 1,
+                      .raw_format = AB_PLUGIN_FORMAT_F32,
+                      .samples = x,
+                      .raw = raw,
+                      .frames = n,
+                      .sizes = (const size_t[]){100, 0}};
         s_feed(d, self, &s);
         int process_lines = s_count_logs(&h, "the disk is behind", 1);
         d->deactivate(self);
@@ -998,11 +1064,12 @@ static void s_test_wavwrite(const ab_plugin_descriptor_t *d, const char *tmpdir)
         const char *w = strstr(final, "wrote "), *p = strstr(final, "dropped ");
         CHECK(w && p && sscanf(w, "wrote %llu", &written) == 1 && sscanf(p, "dropped %llu", &dropped) == 1,
               "wavwrite: final line: %s", final);
-        CHECK(written + dropped == n && dropped >= 8400, "wavwrite: wrote %llu + dropped %llu, expected %zu in all with "
-              "at least 8400 dropped", written, dropped, n);
+        CHECK(written + dropped == n && dropped >= 8400,
+              "wavwrite: wrote %llu + dropped %llu, expected %zu in all with "
+              "at least 8400 dropped",
+              written, dropped, n);
         /* 1.25 s of audio: reports at the first drop and a second later. */
-        CHECK(process_lines == 2, "wavwrite: %d drop reports from process, expected 2",
-              process_lines);
+        CHECK(process_lines == 2, "wavwrite: %d drop reports from process, expected 2", process_lines);
         SF_INFO info = {0};
         SNDFILE *sf = sf_open(path, SFM_READ, &info);
         CHECK(sf && info.frames == (sf_count_t)written, "wavwrite: file has %lld frames, the log says %llu",
@@ -1012,7 +1079,8 @@ static void s_test_wavwrite(const ab_plugin_descriptor_t *d, const char *tmpdir)
             sf_count_t r = sf_readf_float(sf, got, info.frames);
             for (sf_count_t i = 1; i < r; i++)
                 if (!(got[i] > got[i - 1])) {
-                    CHECK(got[i] > got[i - 1], "wavwrite: frame %lld is %g after %g", (long long)i, got[i], got[i - 1]);
+                    CHECK(got[i] > got[i - 1], "wavwrite: frame %lld is %g after %g", (long long)i, got[i],
+                          got[i - 1]);
                     break;
                 }
             free(got);
@@ -1025,14 +1093,75 @@ static void s_test_wavwrite(const ab_plugin_descriptor_t *d, const char *tmpdir)
         s_host_clear(&h);
     }
 
+    /* Activated again for a new stream shape, it records into a new file
+     * and leaves the first one whole. */
+    {
+        printf("  a new file per activation\n");
+        char second[4096];
+        snprintf(path, sizeof path, "%s/seg.wav", tmpdir);
+        snprintf(second, sizeof second, "%s/seg-2.wav", tmpdir);
+        snprintf(path_param, sizeof path_param, "path=%s", path);
+        rec_host_t h;
+        s_host_init(&h);
+        void *self = s_create(d, &h, (const char *const[]){path_param, NULL}, error, sizeof error);
+        CHECK(self != NULL, "wavwrite: create failed: %s", error);
+        float *x;
+        uint8_t *raw;
+        s_make_samples(AB_PLUGIN_FORMAT_S16, 2000, &x, &raw);
+        stream_t s = {.rate = 16000,
+                      .channels = 1,
+                      .raw_format = AB_PLUGIN_FORMAT_S16,
+                      .samples = x,
+                      .raw = raw,
+                      .frames = 1000,
+                      .sizes = (const size_t[]){160, 0}};
+        CHECK(s_activate(d, self, 16000, 1, 160, AB_PLUGIN_FORMAT_S16, error, sizeof error) == AB_PLUGIN_OK,
+              "wavwrite: activate failed: %s", error);
+        s_feed(d, self, &s);
+        d->deactivate(self);
+        CHECK(s_activate(d, self, 8000, 2, 160, AB_PLUGIN_FORMAT_S16, error, sizeof error) == AB_PLUGIN_OK,
+              "wavwrite: second activate failed: %s", error);
+        s.rate = 8000;
+        s.channels = 2;
+        s.frames = 500;
+        s_feed(d, self, &s);
+        d->deactivate(self);
+        d->destroy(self);
+        CHECK(s_count_logs(&h, "seg-2.wav\"", 0) == 2, "wavwrite: second file not announced; last: %s",
+              s_last_log(&h));
+        const char *files[] = {path, second};
+        const int rates[] = {16000, 8000}, channels[] = {1, 2}, lengths[] = {1000, 500};
+        for (int f = 0; f < 2; f++) {
+            SF_INFO info = {0};
+            SNDFILE *sf = sf_open(files[f], SFM_READ, &info);
+            CHECK(sf && info.samplerate == rates[f] && info.channels == channels[f] &&
+                      info.frames == lengths[f],
+                  "wavwrite: %s: rate %d channels %d frames %lld, expected %d %d %d", files[f],
+                  info.samplerate, info.channels, (long long)info.frames, rates[f], channels[f], lengths[f]);
+            if (sf) {
+                uint8_t got[4000];
+                sf_count_t n = sf_read_raw(sf, got, (sf_count_t)lengths[f] * channels[f] * 2);
+                CHECK(n == lengths[f] * channels[f] * 2 && memcmp(got, raw, (size_t)n) == 0,
+                      "wavwrite: %s: samples differ", files[f]);
+                sf_close(sf);
+            }
+            unlink(files[f]);
+        }
+        free(x);
+        free(raw);
+        s_host_clear(&h);
+    }
+
     /* A file that cannot be created fails activate(), naming it. */
     {
         rec_host_t h;
         s_host_init(&h);
-        void *self = s_create(d, &h, (const char *const[]){"path=/nonexistent-dir/x.wav", NULL}, error, sizeof error);
+        void *self =
+            s_create(d, &h, (const char *const[]){"path=/nonexistent-dir/x.wav", NULL}, error, sizeof error);
         CHECK(self != NULL, "wavwrite: create failed: %s", error);
         int32_t rc = s_activate(d, self, 16000, 1, 160, AB_PLUGIN_FORMAT_S16, error, sizeof error);
-        CHECK(rc == AB_PLUGIN_ERROR && strstr(error, "wavwrite: ") == error && strstr(error, "/nonexistent-dir/x.wav"),
+        CHECK(rc == AB_PLUGIN_ERROR && strstr(error, "wavwrite: ") == error &&
+                  strstr(error, "/nonexistent-dir/x.wav"),
               "wavwrite: unwritable path: rc %d, message: %s", rc, error);
         d->deactivate(self); /* harmless when not active */
         d->destroy(self);
@@ -1063,8 +1192,9 @@ int main(int argc, char **argv)
     void *h_level = NULL, *h_logmel = NULL, *h_wav = NULL;
     const ab_plugin_descriptor_t *level =
         s_load(dir, "level", (const char *const[]){"interval", "publish", NULL}, &h_level);
-    const ab_plugin_descriptor_t *logmel = s_load(
-        dir, "logmel", (const char *const[]){"n_mels", "n_fft", "hop", "fmin", "fmax", "publish", NULL}, &h_logmel);
+    const ab_plugin_descriptor_t *logmel =
+        s_load(dir, "logmel",
+               (const char *const[]){"n_mels", "n_fft", "hop", "fmin", "fmax", "publish", NULL}, &h_logmel);
     const ab_plugin_descriptor_t *wav =
         s_load(dir, "wavwrite", (const char *const[]){"path", "format", "buffer", NULL}, &h_wav);
     if (level)

@@ -6,7 +6,8 @@
  * max_frames; the true span of each frame is the block it was computed
  * from, which its frame0 identifies. Silence (and NaN) reads -120 dBFS.
  *
- * Every `interval` seconds of audio it logs one line over that interval for
+ * Every `interval` seconds of audio (0.1 s at the least: the log is for
+ * people, the output for programs) it logs one line over that interval for
  * the loudest channel, e.g. "rms -23.4 dBFS peak -6.1 dBFS (ch0)".
  *
  * Full scale is 1.0 in the converted f32 samples, so a sine of amplitude 1
@@ -31,10 +32,10 @@ typedef struct {
     uint32_t rate;
     uint32_t channels;
     int32_t output;
-    float *features;      /* 2 * channels, one published frame */
-    double *block_sumsq;  /* per channel, this block */
+    float *features;     /* 2 * channels, one published frame */
+    double *block_sumsq; /* per channel, this block */
     float *block_peak;
-    double *sum_sumsq;    /* per channel, this interval */
+    double *sum_sumsq; /* per channel, this interval */
     float *sum_peak;
     uint64_t interval_frames; /* frames per summary; 0 = none */
     uint64_t summary_frames;  /* frames into the current interval */
@@ -44,7 +45,7 @@ typedef struct {
 } level_t;
 
 static const ab_plugin_param_info_t s_params[] = {
-    {"interval", "1", "seconds of audio per logged summary line, 0 = none"},
+    {"interval", "1", "seconds of audio per logged summary line, 0.1 to 86400, or 0 for none"},
     {"publish", "1", "1 = publish output \"level\" (rms_db, peak_db per channel per block), 0 = only log"},
     {NULL, NULL, NULL},
 };
@@ -95,13 +96,15 @@ static double s_db(double power_ratio)
 
 static int s_parse_bool(const char *text, int *out)
 {
-    static const char *const yes[] = {"1", "true", "yes", "on"};
-    static const char *const no[] = {"0", "false", "no", "off"};
-    for (size_t i = 0; i < 4; i++) {
-        if (strcmp(text, yes[i]) == 0)
-            return *out = 1, 0;
-        if (strcmp(text, no[i]) == 0)
-            return *out = 0, 0;
+    if (strcmp(text, "1") == 0 || strcmp(text, "true") == 0 || strcmp(text, "yes") == 0 ||
+        strcmp(text, "on") == 0) {
+        *out = 1;
+        return 0;
+    }
+    if (strcmp(text, "0") == 0 || strcmp(text, "false") == 0 || strcmp(text, "no") == 0 ||
+        strcmp(text, "off") == 0) {
+        *out = 0;
+        return 0;
     }
     return -1;
 }
@@ -110,7 +113,7 @@ static int s_parse_seconds(const char *text, double *out)
 {
     char *end = NULL;
     double v = strtod(text, &end);
-    if (end == text || *end != '\0' || !(v >= 0.0) || v > 86400.0)
+    if (end == text || *end != '\0' || !(v == 0.0 || (v >= 0.1 && v <= 86400.0)))
         return -1;
     *out = v;
     return 0;
@@ -131,8 +134,8 @@ static void *s_create(const ab_plugin_host_t *host, const ab_plugin_param_t *par
         if (strcmp(key, "interval") == 0) {
             if (s_parse_seconds(value, &interval) != 0) {
                 snprintf(error, error_len,
-                         "level: bad value \"%s\" for interval (expected seconds >= 0, 0 = no summary, "
-                         "e.g. interval=1)",
+                         "level: bad value \"%s\" for interval (expected seconds from 0.1 to 86400, "
+                         "or 0 for no summary, e.g. interval=1)",
                          value);
                 return NULL;
             }
@@ -192,7 +195,8 @@ static int32_t s_activate(void *instance, const ab_plugin_format_t *format, char
     if (!format || format->struct_size < sizeof(ab_plugin_format_t) || format->rate == 0 ||
         format->channels == 0 || format->channels > LEVEL_MAX_CHANNELS || format->max_frames == 0) {
         snprintf(error, error_len, "level: unusable stream format (rate %u, channels %u, max_frames %u)",
-                 format ? format->rate : 0u, format ? format->channels : 0u, format ? format->max_frames : 0u);
+                 format ? format->rate : 0u, format ? format->channels : 0u,
+                 format ? format->max_frames : 0u);
         return AB_PLUGIN_ERROR;
     }
     uint32_t ch = format->channels;
@@ -214,14 +218,14 @@ static int32_t s_activate(void *instance, const ab_plugin_format_t *format, char
                                                   2 * ch, format->max_frames);
         if (self->output < 0) {
             s_free_buffers(self);
-            snprintf(error, error_len, "level: the host refused output \"level\" (%u channels, hop %u)", 2 * ch,
-                     format->max_frames);
+            snprintf(error, error_len, "level: the host refused output \"level\" (%u channels, hop %u)",
+                     2 * ch, format->max_frames);
             return AB_PLUGIN_ERROR;
         }
     }
     self->interval_frames = self->interval > 0.0 ? (uint64_t)llround(self->interval * format->rate) : 0;
     if (self->interval > 0.0 && self->interval_frames == 0)
-        self->interval_frames = 1;
+        self->interval_frames = 1; /* rates below 5 Hz */
     self->summary_frames = 0;
     self->skipped_blocks = self->skipped_logged = 0;
     self->frames_since_warning = format->rate; /* the first problem is reported at once */

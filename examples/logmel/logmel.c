@@ -39,12 +39,13 @@ typedef struct {
     int active;
     uint32_t rate;
     uint32_t channels;
+    uint32_t max_frames;
     uint32_t n_fft;
     uint32_t hop;
     int32_t output;
     ab_logmel_t *mel;
-    float *mono;         /* max_frames */
-    float *frames;       /* cap_frames * n_mels: frames of the current block */
+    float *mono;   /* max_frames */
+    float *frames; /* cap_frames * n_mels: frames of the current block */
     uint32_t cap_frames;
     uint32_t n_frames;
     uint64_t first_start; /* mel sample index of frames[0] */
@@ -53,7 +54,7 @@ typedef struct {
     int started;
 
     /* Summary of the current second. */
-    double *band_sum;     /* n_mels */
+    double *band_sum; /* n_mels */
     double sum_db;
     float max_db;
     uint64_t sum_frames;
@@ -162,19 +163,21 @@ static void *s_create(const ab_plugin_host_t *host, const ab_plugin_param_t *par
         const char *key = params[i].key, *value = params[i].value ? params[i].value : "";
         if (strcmp(key, "n_mels") == 0) {
             if (s_parse_uint(value, AB_LOGMEL_MAX_MELS, &n_mels) != 0 || n_mels == 0) {
-                snprintf(error, error_len,
-                         "logmel: bad value \"%s\" for n_mels (expected an integer from 1 to %d, e.g. n_mels=40)",
-                         value, AB_LOGMEL_MAX_MELS);
+                snprintf(
+                    error, error_len,
+                    "logmel: bad value \"%s\" for n_mels (expected an integer from 1 to %d, e.g. n_mels=40)",
+                    value, AB_LOGMEL_MAX_MELS);
                 return NULL;
             }
         } else if (strcmp(key, "n_fft") == 0) {
             if (strcmp(value, "auto") == 0) {
                 n_fft = 0;
             } else if (s_parse_uint(value, AB_LOGMEL_MAX_FFT, &n_fft) != 0 || n_fft < 2 || n_fft % 2 != 0) {
-                snprintf(error, error_len,
-                         "logmel: bad value \"%s\" for n_fft (expected an even number of samples from 2 to %d, "
-                         "or auto, e.g. n_fft=512)",
-                         value, AB_LOGMEL_MAX_FFT);
+                snprintf(
+                    error, error_len,
+                    "logmel: bad value \"%s\" for n_fft (expected an even number of samples from 2 to %d, "
+                    "or auto, e.g. n_fft=512)",
+                    value, AB_LOGMEL_MAX_FFT);
                 return NULL;
             }
         } else if (strcmp(key, "hop") == 0) {
@@ -189,8 +192,8 @@ static void *s_create(const ab_plugin_host_t *host, const ab_plugin_param_t *par
             }
         } else if (strcmp(key, "fmin") == 0) {
             if (s_parse_hz(value, &fmin) != 0) {
-                snprintf(error, error_len, "logmel: bad value \"%s\" for fmin (expected Hz >= 0, e.g. fmin=20)",
-                         value);
+                snprintf(error, error_len,
+                         "logmel: bad value \"%s\" for fmin (expected Hz >= 0, e.g. fmin=20)", value);
                 return NULL;
             }
         } else if (strcmp(key, "fmax") == 0) {
@@ -208,13 +211,14 @@ static void *s_create(const ab_plugin_host_t *host, const ab_plugin_param_t *par
             }
         } else {
             snprintf(error, error_len,
-                     "logmel: unknown parameter \"%s\" (accepted: n_mels, n_fft, hop, fmin, fmax, publish)", key);
+                     "logmel: unknown parameter \"%s\" (accepted: n_mels, n_fft, hop, fmin, fmax, publish)",
+                     key);
             return NULL;
         }
     }
     if (fmax > 0.0 && fmax <= fmin) {
-        snprintf(error, error_len, "logmel: fmax %g Hz is not above fmin %g Hz (expected fmin < fmax, or fmax=0)",
-                 fmax, fmin);
+        snprintf(error, error_len,
+                 "logmel: fmax %g Hz is not above fmin %g Hz (expected fmin < fmax, or fmax=0)", fmax, fmin);
         return NULL;
     }
     logmel_t *self = calloc(1, sizeof(*self));
@@ -252,7 +256,7 @@ static void s_deactivate(void *instance)
         char line[192];
         snprintf(line, sizeof line,
                  "%llu gaps in the input (analysis restarted), %llu frames lost, %llu blocks skipped "
-                 "(channels other than %u)",
+                 "(channels other than %u or longer than max_frames)",
                  (unsigned long long)self->gaps, (unsigned long long)self->overflow_frames,
                  (unsigned long long)self->skipped_blocks, self->channels);
         self->host->log(self->host->host_data, AB_PLUGIN_LOG_WARN, line);
@@ -277,7 +281,8 @@ static int32_t s_activate(void *instance, const ab_plugin_format_t *format, char
     if (!format || format->struct_size < sizeof(ab_plugin_format_t) || format->rate == 0 ||
         format->channels == 0 || format->channels > LOGMEL_MAX_CHANNELS || format->max_frames == 0) {
         snprintf(error, error_len, "logmel: unusable stream format (rate %u, channels %u, max_frames %u)",
-                 format ? format->rate : 0u, format ? format->channels : 0u, format ? format->max_frames : 0u);
+                 format ? format->rate : 0u, format ? format->channels : 0u,
+                 format ? format->max_frames : 0u);
         return AB_PLUGIN_ERROR;
     }
     double nyquist = format->rate / 2.0;
@@ -310,6 +315,7 @@ static int32_t s_activate(void *instance, const ab_plugin_format_t *format, char
     };
     self->rate = format->rate;
     self->channels = format->channels;
+    self->max_frames = format->max_frames;
     self->n_fft = n_fft;
     self->hop = hop;
     self->cap_frames = format->max_frames / hop + 2;
@@ -349,7 +355,8 @@ static int32_t s_activate(void *instance, const ab_plugin_format_t *format, char
              1000.0 * n_fft / format->rate, hop, 1000.0 * hop / format->rate, self->n_mels, self->fmin, fmax);
     self->host->log(self->host->host_data, AB_PLUGIN_LOG_INFO, line);
     if (empty > 0) {
-        snprintf(line, sizeof line, "%u of %u mel bands hold no FFT bin and stay at -100 dB (raise n_fft or lower n_mels)",
+        snprintf(line, sizeof line,
+                 "%u of %u mel bands hold no FFT bin and stay at -100 dB (raise n_fft or lower n_mels)",
                  empty, self->n_mels);
         self->host->log(self->host->host_data, AB_PLUGIN_LOG_WARN, line);
     }
@@ -414,7 +421,7 @@ static int32_t s_process(void *instance, const ab_plugin_block_t *block)
 {
     logmel_t *self = instance;
     const uint32_t ch = self->channels;
-    if (block->channels != ch) {
+    if (block->channels != ch || block->frames > self->max_frames) {
         self->skipped_blocks++;
         return AB_PLUGIN_OK;
     }

@@ -8,7 +8,10 @@
  * 2^31 and rounded to nearest.
  *
  * The file is opened (and truncated) by activate() and closed with a valid
- * header by deactivate(), after everything buffered has been written. It is
+ * header by deactivate(), after everything buffered has been written. A WAV
+ * file has one shape, so when the host activates again (the stream changed
+ * rate, channels or format, or restarted) the recording goes on in a new
+ * file, "rec.wav" then "rec-2.wav", "rec-3.wav"..., never over the old one. It is
  * a plain RIFF/WAVE file (format tag PCM or IEEE float), which every reader
  * opens; its header is kept up to date while writing, so a file cut short
  * by a crash still opens. WAV sizes are 32-bit: audio past 4 GiB of samples
@@ -18,8 +21,9 @@
  * `buffer` seconds) the frames that do not fit are dropped and counted;
  * blocks whose channels, rate or wire format differ from the stream's are
  * skipped and counted; missing blocks upstream (frame0 jumps) are counted
- * as gaps and not filled. Each count is reported at most once per second
- * of audio from process() and once more by deactivate().
+ * as gaps and not filled. Drops and skips are logged from process() as
+ * they happen, at most once per second of audio; deactivate() logs one
+ * final line with every count.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -46,7 +50,9 @@
 
 typedef struct {
     const ab_plugin_host_t *host;
-    char *path;
+    char *path;            /* as given */
+    char *file;            /* the file of this activation */
+    uint32_t activations;  /* files opened so far */
     uint32_t format_param; /* 0 = auto, else AB_PLUGIN_FORMAT_* */
     double buffer_s;
 
@@ -64,9 +70,9 @@ typedef struct {
     pthread_t thread;
     int thread_started;
     atomic_int stop;
-    uint8_t *chunk;   /* WAVWRITE_CHUNK_FRAMES frames as read from the ring */
-    void *converted;  /* the same frames in the file's format */
-    int failed;       /* a write failed or the file is full: drain, write nothing more */
+    uint8_t *chunk;  /* WAVWRITE_CHUNK_FRAMES frames as read from the ring */
+    void *converted; /* the same frames in the file's format */
+    int failed;      /* a write failed or the file is full: drain, write nothing more */
     uint64_t max_frames_in_file;
 
     /* Counters: written by one thread, read by another. */
@@ -165,14 +171,16 @@ static void *s_create(const ab_plugin_host_t *host, const ab_plugin_param_t *par
             char *end = NULL;
             double v = strtod(value, &end);
             if (end == value || *end != '\0' || !(v > 0.0) || v > WAVWRITE_MAX_BUFFER_S) {
-                snprintf(error, error_len,
-                         "wavwrite: bad value \"%s\" for buffer (expected seconds > 0 and <= %g, e.g. buffer=10)",
-                         value, WAVWRITE_MAX_BUFFER_S);
+                snprintf(
+                    error, error_len,
+                    "wavwrite: bad value \"%s\" for buffer (expected seconds > 0 and <= %g, e.g. buffer=10)",
+                    value, WAVWRITE_MAX_BUFFER_S);
                 return NULL;
             }
             buffer_s = v;
         } else {
-            snprintf(error, error_len, "wavwrite: unknown parameter \"%s\" (accepted: path, format, buffer)", key);
+            snprintf(error, error_len, "wavwrite: unknown parameter \"%s\" (accepted: path, format, buffer)",
+                     key);
             return NULL;
         }
     }
@@ -195,6 +203,23 @@ static void *s_create(const ab_plugin_host_t *host, const ab_plugin_param_t *par
     return self;
 }
 
+/* The file of the next activation: path itself the first time, then
+ * path with "-2", "-3"... before its extension. NULL when out of memory. */
+static char *s_next_file(const wavwrite_t *self)
+{
+    if (self->activations == 0)
+        return strdup(self->path);
+    const char *slash = strrchr(self->path, '/');
+    const char *base = slash ? slash + 1 : self->path;
+    const char *dot = strrchr(base, '.');
+    size_t stem = dot && dot != base ? (size_t)(dot - self->path) : strlen(self->path);
+    size_t len = strlen(self->path) + 16;
+    char *name = malloc(len);
+    if (name)
+        snprintf(name, len, "%.*s-%u%s", (int)stem, self->path, self->activations + 1, self->path + stem);
+    return name;
+}
+
 /* Convert n frames of native f32 in self->chunk to the file's format. */
 static void s_convert(wavwrite_t *self, size_t n)
 {
@@ -210,7 +235,10 @@ static void s_convert(wavwrite_t *self, size_t n)
         int32_t *out = self->converted;
         for (size_t i = 0; i < count; i++) {
             double v = nearbyint((double)in[i] * 2147483648.0);
-            out[i] = (int32_t)(v > 2147483647.0 ? 2147483647.0 : v < -2147483648.0 ? -2147483648.0 : isnan(v) ? 0.0 : v);
+            out[i] = (int32_t)(v > 2147483647.0    ? 2147483647.0
+                               : v < -2147483648.0 ? -2147483648.0
+                               : isnan(v)          ? 0.0
+                                                   : v);
         }
     } else {
         memcpy(self->converted, in, count * sizeof(float));
@@ -261,7 +289,7 @@ static void *s_writer(void *arg)
         if (keep > 0 && s_write_chunk(self, keep) != 0) {
             self->failed = 1;
             char message[512];
-            snprintf(message, sizeof message, "wavwrite: cannot write to \"%s\": %s", self->path,
+            snprintf(message, sizeof message, "wavwrite: cannot write to \"%s\": %s", self->file,
                      sf_strerror(self->sf));
             self->host->fail(self->host->host_data, message);
             keep = 0;
@@ -269,9 +297,10 @@ static void *s_writer(void *arg)
         if (keep < n && !self->failed) {
             self->failed = 1;
             char message[512];
-            snprintf(message, sizeof message,
-                     "\"%s\" is full: a WAV file holds 4 GiB of samples; the rest of the stream is not written",
-                     self->path);
+            snprintf(
+                message, sizeof message,
+                "\"%s\" is full: a WAV file holds 4 GiB of samples; the rest of the stream is not written",
+                self->file);
             self->host->log(self->host->host_data, AB_PLUGIN_LOG_ERROR, message);
         }
         /* Frames not kept are drained all the same, so process() never waits. */
@@ -287,7 +316,7 @@ static void s_release(wavwrite_t *self)
         int rc = sf_close(self->sf);
         if (rc != 0) {
             char message[512];
-            snprintf(message, sizeof message, "cannot finish \"%s\": %s", self->path, sf_error_number(rc));
+            snprintf(message, sizeof message, "cannot finish \"%s\": %s", self->file, sf_error_number(rc));
             self->host->log(self->host->host_data, AB_PLUGIN_LOG_ERROR, message);
         }
         self->sf = NULL;
@@ -317,10 +346,11 @@ static void s_deactivate(void *instance)
     char line[768], lost[96] = "";
     if (unwritten)
         snprintf(lost, sizeof lost, ", %llu frames not written", (unsigned long long)unwritten);
-    snprintf(line, sizeof line,
-             "wrote %llu frames (%.1f s, %s) to \"%s\"; dropped %llu frames, skipped %llu blocks, %llu gaps%s",
-             (unsigned long long)written, (double)written / self->rate, s_format_name(self->file_format),
-             self->path, (unsigned long long)dropped, (unsigned long long)skipped, (unsigned long long)gaps, lost);
+    snprintf(
+        line, sizeof line,
+        "wrote %llu frames (%.1f s, %s) to \"%s\"; dropped %llu frames, skipped %llu blocks, %llu gaps%s",
+        (unsigned long long)written, (double)written / self->rate, s_format_name(self->file_format),
+        self->file, (unsigned long long)dropped, (unsigned long long)skipped, (unsigned long long)gaps, lost);
     self->host->log(self->host->host_data,
                     dropped || skipped || gaps || unwritten ? AB_PLUGIN_LOG_WARN : AB_PLUGIN_LOG_INFO, line);
     self->active = 0;
@@ -333,7 +363,8 @@ static int32_t s_activate(void *instance, const ab_plugin_format_t *format, char
     if (!format || format->struct_size < sizeof(ab_plugin_format_t) || format->rate == 0 ||
         format->channels == 0 || format->channels > WAVWRITE_MAX_CHANNELS || format->max_frames == 0) {
         snprintf(error, error_len, "wavwrite: unusable stream format (rate %u, channels %u, max_frames %u)",
-                 format ? format->rate : 0u, format ? format->channels : 0u, format ? format->max_frames : 0u);
+                 format ? format->rate : 0u, format ? format->channels : 0u,
+                 format ? format->max_frames : 0u);
         return AB_PLUGIN_ERROR;
     }
     uint32_t raw = format->raw_format;
@@ -354,25 +385,42 @@ static int32_t s_activate(void *instance, const ab_plugin_format_t *format, char
     self->converted = malloc(WAVWRITE_CHUNK_FRAMES * (size_t)format->channels * sizeof(float));
     if (!self->ring || !self->chunk || !self->converted) {
         s_release(self);
-        snprintf(error, error_len, "wavwrite: cannot allocate %.0f bytes for buffer=%g s (try a smaller buffer)",
-                 ring_bytes, self->buffer_s);
+        snprintf(error, error_len,
+                 "wavwrite: cannot allocate %.0f bytes for buffer=%g s (try a smaller buffer)", ring_bytes,
+                 self->buffer_s);
+        return AB_PLUGIN_ERROR;
+    }
+
+    free(self->file);
+    self->file = s_next_file(self);
+    if (!self->file) {
+        s_release(self);
+        snprintf(error, error_len, "wavwrite: out of memory");
         return AB_PLUGIN_ERROR;
     }
 
     int subtype = self->file_format == AB_PLUGIN_FORMAT_S16   ? SF_FORMAT_PCM_16
                   : self->file_format == AB_PLUGIN_FORMAT_S32 ? SF_FORMAT_PCM_32
                                                               : SF_FORMAT_FLOAT;
-    SF_INFO info = {.samplerate = (int)format->rate, .channels = (int)format->channels,
+    SF_INFO info = {.samplerate = (int)format->rate,
+                    .channels = (int)format->channels,
                     .format = SF_FORMAT_WAV | subtype | SF_ENDIAN_FILE};
-    self->sf = sf_open(self->path, SFM_WRITE, &info);
+    self->sf = sf_open(self->file, SFM_WRITE, &info);
     if (!self->sf) {
-        snprintf(error, error_len, "wavwrite: cannot open \"%s\" for writing: %s (check path=)", self->path,
+        snprintf(error, error_len, "wavwrite: cannot open \"%s\" for writing: %s (check path=)", self->file,
                  sf_strerror(NULL));
         s_release(self);
         return AB_PLUGIN_ERROR;
     }
     sf_command(self->sf, SFC_SET_UPDATE_HEADER_AUTO, NULL, SF_TRUE);
-    self->max_frames_in_file = WAVWRITE_MAX_DATA_BYTES / (s_sample_bytes(self->file_format) * format->channels);
+    if (self->activations++ > 0) {
+        char line[1024];
+        snprintf(line, sizeof line, "the stream is now %u Hz, %u ch, %s: recording goes on in \"%s\"",
+                 format->rate, format->channels, s_format_name(raw), self->file);
+        self->host->log(self->host->host_data, AB_PLUGIN_LOG_INFO, line);
+    }
+    self->max_frames_in_file =
+        WAVWRITE_MAX_DATA_BYTES / (s_sample_bytes(self->file_format) * format->channels);
 
     atomic_store(&self->stop, 0);
     atomic_store(&self->written_frames, 0);
@@ -398,6 +446,16 @@ static int32_t s_activate(void *instance, const ab_plugin_format_t *format, char
     }
     self->thread_started = 1;
     self->active = 1;
+
+    size_t ring_frames = ab_ring_capacity(self->ring) / self->ring_frame_bytes;
+    if (ring_frames < format->max_frames) {
+        char line[192];
+        snprintf(line, sizeof line,
+                 "buffer=%g s holds %zu frames, fewer than one block of up to %u: expect dropped frames "
+                 "(raise buffer)",
+                 self->buffer_s, ring_frames, format->max_frames);
+        self->host->log(self->host->host_data, AB_PLUGIN_LOG_WARN, line);
+    }
     return AB_PLUGIN_OK;
 }
 
@@ -438,7 +496,8 @@ static int32_t s_process(void *instance, const ab_plugin_block_t *block)
 
     int usable = block->channels == self->channels && block->rate == self->rate;
     if (usable && self->passthrough)
-        usable = block->raw_format == self->raw_format && block->raw && block->raw_bytes == block->frames * fb;
+        usable =
+            block->raw_format == self->raw_format && block->raw && block->raw_bytes == block->frames * fb;
     if (usable && !self->passthrough)
         usable = block->samples != NULL;
     if (!usable) {
@@ -469,6 +528,7 @@ static void s_destroy(void *instance)
         return;
     s_deactivate(self);
     free(self->path);
+    free(self->file);
     free(self);
 }
 

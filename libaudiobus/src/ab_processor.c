@@ -155,8 +155,15 @@ static int32_t s_host_declare_output(void *host_data, const char *suffix, uint32
     if (!ab_stream_name_valid(out->stream))
         return AB_PLUGIN_ERROR;
     for (unsigned i = 0; i < n; i++)
-        if (strcmp(self->outputs[i].stream, out->stream) == 0)
-            return (int32_t)i; /* declared again on re-activation */
+        if (strcmp(self->outputs[i].stream, out->stream) == 0) {
+            /* Declared again on re-activation: the shape may have changed.
+             * Nothing is being published meanwhile (activation runs on the
+             * processing thread, between blocks). */
+            self->outputs[i].kind = kind;
+            self->outputs[i].channels = channels;
+            self->outputs[i].hop = hop;
+            return (int32_t)i;
+        }
     out->kind = kind;
     out->channels = channels;
     out->hop = hop;
@@ -187,13 +194,11 @@ static int32_t s_host_publish(void *host_data, const ab_plugin_output_block_t *b
         memcpy(header.label, block->label, len);
     }
     size_t bytes = (size_t)block->frames * block->channels * sizeof(float);
-    if (bytes > AB_BLOCK_MAX_SAMPLE_BYTES || ab_ring_write_space(self->out_ring) < sizeof header + bytes) {
+    if (bytes > AB_BLOCK_MAX_SAMPLE_BYTES ||
+        ab_ring_write2(self->out_ring, &header, sizeof header, bytes ? block->samples : NULL, bytes) != 0) {
         atomic_fetch_add_explicit(&self->publish_drops, 1, memory_order_relaxed);
         return AB_PLUGIN_ERROR;
     }
-    ab_ring_write(self->out_ring, &header, sizeof header);
-    if (bytes)
-        ab_ring_write(self->out_ring, block->samples, bytes);
     return AB_PLUGIN_OK;
 }
 
@@ -329,7 +334,7 @@ static void s_queue_block(ab_processor_t *self, const ab_block_t *block)
     header.bytes = (uint32_t)block->samples_len;
     header.type = (uint8_t)block->type;
     header.format = (uint8_t)block->format;
-    if (ab_ring_write_space(self->in_ring) < sizeof header + block->samples_len) {
+    if (ab_ring_write2(self->in_ring, &header, sizeof header, block->samples, block->samples_len) != 0) {
         uint64_t dropped = atomic_fetch_add(&self->dropped, 1) + 1;
         ab_log_limited(&self->drop_limiter, 1000, AB_LOG_WARN,
                        "plugin %s is behind: dropped block %" PRIu64 " of %s, its queue is full (%" PRIu64
@@ -337,9 +342,6 @@ static void s_queue_block(ab_processor_t *self, const ab_block_t *block)
                        self->plugin->name, block->seq, block->stream, dropped);
         return;
     }
-    ab_ring_write(self->in_ring, &header, sizeof header);
-    if (block->samples_len)
-        ab_ring_write(self->in_ring, block->samples, block->samples_len);
     sem_post(&self->in_ready);
 }
 

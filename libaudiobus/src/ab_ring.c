@@ -119,16 +119,35 @@ void ab_ring_read_commit(ab_ring_t *self, size_t len)
     atomic_store_explicit(&self->read_pos, r + len, memory_order_release);
 }
 
+/* Copy len bytes to the ring at offset bytes past the write position,
+ * without publishing them. */
+static void s_copy_in(ab_ring_t *self, size_t offset, const void *data, size_t len)
+{
+    if (len == 0)
+        return;
+    ab_ring_regions_t regions;
+    s_regions(self, atomic_load_explicit(&self->write_pos, memory_order_relaxed) + offset, len, &regions);
+    memcpy(regions.ptr1, data, regions.len1);
+    if (regions.len2)
+        memcpy(regions.ptr2, (const uint8_t *)data + regions.len1, regions.len2);
+}
+
 int ab_ring_write(ab_ring_t *self, const void *data, size_t len)
 {
     if (ab_ring_write_space(self) < len)
         return AB_EFULL;
-    ab_ring_regions_t regions;
-    s_regions(self, atomic_load_explicit(&self->write_pos, memory_order_relaxed), len, &regions);
-    memcpy(regions.ptr1, data, regions.len1);
-    if (regions.len2)
-        memcpy(regions.ptr2, (const uint8_t *)data + regions.len1, regions.len2);
+    s_copy_in(self, 0, data, len);
     ab_ring_write_commit(self, len);
+    return 0;
+}
+
+int ab_ring_write2(ab_ring_t *self, const void *a, size_t a_len, const void *b, size_t b_len)
+{
+    if (ab_ring_write_space(self) < a_len + b_len)
+        return AB_EFULL;
+    s_copy_in(self, 0, a, a_len);
+    s_copy_in(self, a_len, b, b_len);
+    ab_ring_write_commit(self, a_len + b_len);
     return 0;
 }
 

@@ -78,37 +78,7 @@ static bool s_push_chunk(ab_source_t *self, uint64_t frame0, int64_t time_ns, co
 {
     s_chunk_header_t header = {.frame0 = frame0, .time_ns = time_ns, .frames = frames};
     size_t bytes = (size_t)frames * self->frame_bytes;
-    if (ab_ring_write_space(self->ring) < sizeof header + bytes)
-        return false;
-    ab_ring_regions_t regions;
-    ab_ring_write_regions(self->ring, &regions);
-    /* Copy header then samples across the (possibly wrapped) free space. */
-    const uint8_t *parts[2] = {(const uint8_t *)&header, samples};
-    size_t lens[2] = {sizeof header, bytes};
-    uint8_t *dst = regions.ptr1;
-    size_t room = regions.len1;
-    for (int p = 0; p < 2; p++) {
-        const uint8_t *src = parts[p];
-        size_t left = lens[p];
-        while (left) {
-            if (room == 0) {
-                dst = regions.ptr2;
-                room = regions.len2;
-            }
-            size_t n = left < room ? left : room;
-            if (src)
-                memcpy(dst, src, n);
-            else
-                memset(dst, 0, n); /* no input buffer: silence */
-            dst += n;
-            room -= n;
-            left -= n;
-            if (src)
-                src += n;
-        }
-    }
-    ab_ring_write_commit(self->ring, sizeof header + bytes);
-    return true;
+    return ab_ring_write2(self->ring, &header, sizeof header, samples, bytes) == 0;
 }
 
 static void s_record_duration(ab_source_t *self, uint64_t ns)
@@ -145,7 +115,11 @@ static int s_pa_callback(const void *input, void *output, unsigned long frame_co
         time_ns = (int64_t)(time_info->inputBufferAdcTime * 1e9) + atomic_load(&self->adc_to_wall_ns);
     else
         time_ns = ab_clock_wall_ns() - (int64_t)frames * 1000000000 / self->rate;
-    if (frames && !s_push_chunk(self, frame0, time_ns, input, frames)) {
+    /* No input buffer (a host API may do that on an error): silence, from
+     * the zeroed scratch chunk the pacing thread would otherwise use. */
+    if (!input && frames > self->block_frames)
+        frames = self->block_frames;
+    if (frames && !s_push_chunk(self, frame0, time_ns, input ? input : self->scratch, frames)) {
         atomic_fetch_add_explicit(&self->overrun_frames, frames, memory_order_relaxed);
         atomic_fetch_add_explicit(&self->overrun_events, 1, memory_order_relaxed);
     }
@@ -537,7 +511,7 @@ ab_source_t *ab_source_new(const ab_source_config_t *config, char *error, size_t
         size_t capacity = (size_t)(seconds * self->rate) * self->frame_bytes;
         capacity += capacity / self->block_frames * sizeof(s_chunk_header_t) / self->frame_bytes + 4 * chunk_bytes;
         self->ring = ab_ring_new(capacity);
-        self->scratch = malloc(chunk_bytes);
+        self->scratch = calloc(1, chunk_bytes);
         if (!self->ring || !self->scratch) {
             snprintf(error, error_len, "out of memory for a %.1f s capture ring", seconds);
             rc = AB_ENOMEM;

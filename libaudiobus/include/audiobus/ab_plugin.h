@@ -18,6 +18,11 @@
  * from its processing thread, just before the first block of a stream (or
  * of a new stream shape) and after the last, so they may allocate and block.
  *
+ * The host pointer given to create() stays valid until destroy(); error
+ * buffers are never NULL and error_len is at least 1. Integer samples are
+ * converted to float by dividing by 2^15 (s16) or 2^31 (s32). A jump in
+ * frame0 between consecutive blocks means audio was lost upstream.
+ *
  * process() is the audio thread of audiobus: it must not allocate, free,
  * lock, log through stdio, touch ZeroMQ or files, or make any blocking
  * system call. The host's log() and publish() are real-time safe and may be
@@ -174,6 +179,11 @@ typedef struct ab_plugin_descriptor {
     /* Free the instance. [control-thread] */
     void (*destroy)(void *self);
 } ab_plugin_descriptor_t;
+
+/* The entry symbol every plugin defines. Declared here so that the
+ * definition has external C linkage in C++ too (a namespace-scope const
+ * would otherwise be internal and export nothing). */
+extern AB_PLUGIN_EXPORT const ab_plugin_descriptor_t audiobus_plugin;
 
 #ifdef __cplusplus
 }

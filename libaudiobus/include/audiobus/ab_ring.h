@@ -62,6 +62,11 @@ AB_EXPORT size_t ab_ring_read_space(const ab_ring_t *self);
  * len bytes are free. [producer-thread], real-time safe. */
 AB_EXPORT int ab_ring_write(ab_ring_t *self, const void *data, size_t len);
 
+/* Copy a record made of two parts (e.g. a header and its payload) in one
+ * commit, all or nothing: the consumer sees both or neither. b may be NULL
+ * when b_len is 0. Returns 0 or AB_EFULL. [producer-thread], real-time safe. */
+AB_EXPORT int ab_ring_write2(ab_ring_t *self, const void *a, size_t a_len, const void *b, size_t b_len);
+
 /* Copy all len bytes out, or nothing. Returns 0, or AB_EEMPTY when fewer
  * than len bytes are readable. [consumer-thread] */
 AB_EXPORT int ab_ring_read(ab_ring_t *self, void *dest, size_t len);

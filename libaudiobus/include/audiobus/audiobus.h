@@ -14,6 +14,7 @@
 #include "ab_endpoint.h"
 #include "ab_error.h"
 #include "ab_log.h"
+#include "ab_mel.h"
 #include "ab_node.h"
 #include "ab_pub.h"
 #include "ab_ring.h"
