@@ -75,10 +75,12 @@ static void s_node_destroy(void **item)
     *item = NULL;
 }
 
-static int s_bind(void *socket, const char *endpoint, char *bound, const char *what, char *error, size_t error_len)
+/* Bind with a per-frame size limit. ZMQ_MAXMSGSIZE must be set before
+ * zmq_bind(): the listener copies the socket's options when it is bound, so
+ * a limit set afterwards never reaches the connections it accepts. */
+static int s_bind(void *socket, const char *endpoint, int64_t max_size, char *bound, const char *what, char *error,
+                  size_t error_len)
 {
-    int max_msg = (int)AB_BLOCK_MAX_BYTES + 1024;
-    int64_t max_size = max_msg;
     zmq_setsockopt(socket, ZMQ_MAXMSGSIZE, &max_size, sizeof max_size);
     if (zmq_bind(socket, endpoint) != 0) {
         snprintf(error, error_len, "cannot bind the %s socket to %s: %s (is another broker running there? choose another port with --bind)",
@@ -144,15 +146,15 @@ ab_broker_t *ab_broker_new(const ab_broker_config_t *config, char *error, size_t
     zmq_setsockopt(self->router, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(self->xsub, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(self->xpub, ZMQ_LINGER, &linger, sizeof linger);
-    if (s_bind(self->router, control, self->control_endpoint, "control (ROUTER)", error, error_len) ||
-        s_bind(self->xsub, data_in, self->data_in_endpoint, "data-in (XSUB)", error, error_len) ||
-        s_bind(self->xpub, data_out, self->data_out_endpoint, "data-out (XPUB)", error, error_len)) {
+    /* Control messages are small; ZeroMQ refuses anything bigger before
+     * reading it. Data frames may hold a whole block. */
+    const int64_t max_ctl = AB_CTL_MAX_BYTES, max_data = (int64_t)AB_BLOCK_MAX_BYTES + 1024;
+    if (s_bind(self->router, control, max_ctl, self->control_endpoint, "control (ROUTER)", error, error_len) ||
+        s_bind(self->xsub, data_in, max_data, self->data_in_endpoint, "data-in (XSUB)", error, error_len) ||
+        s_bind(self->xpub, data_out, max_data, self->data_out_endpoint, "data-out (XPUB)", error, error_len)) {
         ab_broker_destroy(&self);
         return NULL;
     }
-    /* Control messages are small; refuse anything bigger before reading it. */
-    int64_t max_ctl = AB_CTL_MAX_BYTES;
-    zmq_setsockopt(self->router, ZMQ_MAXMSGSIZE, &max_ctl, sizeof max_ctl);
     /* Subscribe to everything upstream: every publisher that connects is
      * sent this, which is how it learns its data link is live. */
     uint8_t subscribe_all = 1;

@@ -103,9 +103,19 @@ int ab_plugin_module_load(ab_plugin_module_t *module, const char *name_or_path, 
         problem = "has a truncated descriptor";
         snprintf(detail, sizeof detail, "struct_size %u < %zu: set struct_size = sizeof(ab_plugin_descriptor_t)",
                  d->struct_size, (size_t)AB_DESCRIPTOR_MIN_SIZE);
-    } else if (!d->name || !d->create || !d->activate || !d->process || !d->deactivate || !d->destroy) {
-        problem = "has a descriptor with a missing name or function";
-        snprintf(detail, sizeof detail, "name, create, activate, process, deactivate and destroy are all required");
+    } else {
+        const char *missing = !d->name       ? "name"
+                              : !d->create   ? "create"
+                              : !d->activate ? "activate"
+                              : !d->process  ? "process"
+                              : !d->deactivate ? "deactivate"
+                              : !d->destroy  ? "destroy"
+                                             : NULL;
+        if (missing) {
+            problem = "has a descriptor with a missing name or function";
+            snprintf(detail, sizeof detail,
+                     "%s is NULL; name, create, activate, process, deactivate and destroy are all required", missing);
+        }
     }
     if (problem) {
         snprintf(error, error_len, "plugin \"%s\" %s (%s)", module->path, problem, detail);

@@ -688,7 +688,7 @@ static void s_install_crash_handler(const char *plugin_name, const char *path)
 {
     snprintf(s_crash_message, sizeof s_crash_message,
              "audiobus process: plugin \"%s\" (%s) crashed; this processor stops, the broker and other nodes "
-             "are unaffected\n",
+             "are unaffected (to find the fault, run the same command under gdb or valgrind)\n",
              plugin_name, path);
     int signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
     for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++)
