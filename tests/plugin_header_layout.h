@@ -37,7 +37,7 @@
     X(ab_plugin_descriptor_t, version) X(ab_plugin_descriptor_t, description)                           \
     X(ab_plugin_descriptor_t, params) X(ab_plugin_descriptor_t, create)                                 \
     X(ab_plugin_descriptor_t, activate) X(ab_plugin_descriptor_t, process)                              \
-    X(ab_plugin_descriptor_t, deactivate) X(ab_plugin_descriptor_t, destroy)
+    X(ab_plugin_descriptor_t, deactivate) X(ab_plugin_descriptor_t, destroy) X(ab_plugin_descriptor_t, gap)
 
 #define AB_TEST_OFFSET(type, field) offsetof(type, field),
 #define AB_TEST_SIZE(type) sizeof(type),

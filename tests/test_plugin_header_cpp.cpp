@@ -26,6 +26,7 @@ extern "C" AB_PLUGIN_EXPORT const ab_plugin_descriptor_t ab_test_cpp_descriptor 
     nullptr,
     nullptr,
     nullptr,
+    nullptr,
     nullptr};
 
 extern "C" size_t ab_test_layout_cpp(const size_t **layout);

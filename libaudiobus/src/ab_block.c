@@ -119,8 +119,9 @@ int ab_block_encode(const ab_block_t *b, uint8_t *buf, size_t cap, size_t *len_o
     ab_mp_buffer_t out;
     ab_mp_packer_init(&pk, &out, buf, cap);
     bool has_hop = b->type == AB_BLOCK_FEATURES;
+    bool has_epoch = b->epoch != 0;
     bool has_label = b->label[0] != '\0';
-    msgpack_pack_map(&pk, 11 + has_hop + has_label);
+    msgpack_pack_map(&pk, 11 + has_epoch + has_hop + has_label);
     ab_mp_pack_key(&pk, "v");
     msgpack_pack_uint32(&pk, b->version);
     ab_mp_pack_key(&pk, "type");
@@ -141,6 +142,10 @@ int ab_block_encode(const ab_block_t *b, uint8_t *buf, size_t cap, size_t *len_o
     ab_mp_pack_cstr(&pk, ab_format_name(b->format));
     ab_mp_pack_key(&pk, "frames");
     msgpack_pack_uint32(&pk, b->frames);
+    if (has_epoch) {
+        ab_mp_pack_key(&pk, "epoch");
+        msgpack_pack_uint64(&pk, b->epoch);
+    }
     if (has_hop) {
         ab_mp_pack_key(&pk, "hop");
         msgpack_pack_uint32(&pk, b->hop);
@@ -234,6 +239,9 @@ static int s_decode_field(void *ctx, ab_mp_reader_t *r, const char *key, uint32_
         if ((rc = ab_mp_read_u32(r, &b->frames)) != 0)
             return rc;
         *seen |= K_FRAMES;
+    } else if (KEY("epoch")) {
+        if ((rc = ab_mp_read_uint(r, &b->epoch)) != 0)
+            return rc;
     } else if (KEY("hop")) {
         if ((rc = ab_mp_read_u32(r, &b->hop)) != 0)
             return rc;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "ab_history.h"
 #include "ab_mp.h"
 #include "ab_zutil.h"
 #include "audiobus/ab_block.h"
@@ -47,7 +48,14 @@ typedef struct {
     ab_format_t format;
     bool seen_any;
     bool publisher_linked; /* a block arrived since the publisher registered */
-    uint64_t blocks, gaps, bad, bytes, last_seq, restarts;
+    uint64_t epoch;        /* the publisher's run the blocks belong to */
+    ab_history_t *history; /* the last --history seconds, by seq */
+    uint64_t newest_frame_end;
+    uint64_t blocks, bad, bytes, last_seq, restarts;
+    uint64_t gaps;       /* blocks missing now: skipped and not (yet) filled in */
+    uint64_t filled;     /* missing blocks that arrived later (resent) */
+    uint64_t duplicates; /* blocks received again and dropped */
+    uint64_t replayed;   /* blocks sent again to processors that missed them */
 } s_stream_t;
 
 struct ab_broker {
@@ -58,6 +66,7 @@ struct ab_broker {
     char data_out_endpoint[AB_ENDPOINT_MAX];
     int heartbeat_ms;
     int heartbeat_misses;
+    double history_seconds;
     atomic_bool stop;
     zhashx_t *nodes;   /* routing id (hex) -> s_node_t */
     zhashx_t *streams; /* stream name -> s_stream_t */
@@ -72,6 +81,14 @@ struct ab_broker {
 static void s_node_destroy(void **item)
 {
     free(*item);
+    *item = NULL;
+}
+
+static void s_stream_destroy(void **item)
+{
+    s_stream_t *stream = *item;
+    ab_history_destroy(&stream->history);
+    free(stream);
     *item = NULL;
 }
 
@@ -120,6 +137,9 @@ ab_broker_t *ab_broker_new(const ab_broker_config_t *config, char *error, size_t
     }
     self->heartbeat_ms = config->heartbeat_ms > 0 ? config->heartbeat_ms : 1000;
     self->heartbeat_misses = config->heartbeat_misses > 0 ? config->heartbeat_misses : 3;
+    self->history_seconds = config->history_seconds > 0 ? config->history_seconds
+                            : config->history_seconds < 0 ? 0
+                                                          : 10.0;
     self->nodes = zhashx_new();
     self->streams = zhashx_new();
     self->listing = malloc(AB_LISTING_MAX);
@@ -130,7 +150,7 @@ ab_broker_t *ab_broker_new(const ab_broker_config_t *config, char *error, size_t
         return NULL;
     }
     zhashx_set_destructor(self->nodes, s_node_destroy);
-    zhashx_set_destructor(self->streams, s_node_destroy);
+    zhashx_set_destructor(self->streams, s_stream_destroy);
     self->started_ns = ab_clock_mono_ns();
     /* Sessions stay unique across broker restarts: seconds since the epoch
      * in the high bits. */
@@ -219,24 +239,65 @@ static s_stream_t *s_stream_get(ab_broker_t *self, const char *name)
     return stream;
 }
 
-static void s_account_block(ab_broker_t *self, const ab_block_t *block, size_t bytes)
+static void s_request_resend(ab_broker_t *self, s_stream_t *stream, uint64_t from, uint64_t to);
+
+/* Blocks of history for a stream: --history seconds at its block rate. */
+static size_t s_history_capacity(const ab_broker_t *self, const ab_block_t *block)
+{
+    uint32_t frames = block->frames ? block->frames : 256;
+    double blocks = self->history_seconds * block->rate / frames;
+    return (size_t)(blocks > 1 << 22 ? 1 << 22 : blocks) + 16;
+}
+
+/* Account for a valid block and keep it in its stream's history. Returns
+ * false for a block already relayed (a resend or a duplicate): dropped. */
+static bool s_accept_block(ab_broker_t *self, const ab_block_t *block, zmq_msg_t *payload)
 {
     s_stream_t *stream = s_stream_get(self, block->stream);
     if (!stream)
-        return;
+        return false;
+    /* A new run of the publisher (a new epoch, or an old peer starting again
+     * from 0) numbers its blocks afresh. */
+    bool new_run = stream->seen_any && (block->epoch != stream->epoch ||
+                                        (block->epoch == 0 && block->seq == 0 && stream->last_seq > 0));
+    if (new_run) {
+        stream->restarts++;
+        stream->seen_any = false;
+        if (stream->history)
+            ab_history_clear(stream->history);
+        ab_log_info("stream %s: a new run of its publisher begins at seq %" PRIu64, block->stream, block->seq);
+    }
+    if (!stream->history && self->history_seconds > 0)
+        stream->history = ab_history_new(s_history_capacity(self, block));
     if (stream->seen_any) {
+        if (stream->history && ab_history_get(stream->history, block->seq)) {
+            stream->duplicates++;
+            return false;
+        }
         if (block->seq > stream->last_seq + 1) {
             uint64_t lost = block->seq - stream->last_seq - 1;
             stream->gaps += lost;
             ab_log_limited(&self->data_limiter, 1000, AB_LOG_WARN,
-                           "stream %s: %" PRIu64 " block(s) missing before seq %" PRIu64, block->stream, lost,
-                           block->seq);
-        } else if (block->seq <= stream->last_seq) {
-            /* A new recorder for the stream starts again from 0. */
-            stream->restarts++;
-            ab_log_info("stream %s restarted at seq %" PRIu64, block->stream, block->seq);
+                           "stream %s: %" PRIu64 " block(s) missing before seq %" PRIu64 "; asking its publisher",
+                           block->stream, lost, block->seq);
+            s_request_resend(self, stream, stream->last_seq + 1, block->seq - 1);
+        } else if (block->seq < stream->last_seq) {
+            /* A block that was missing arrives after all. */
+            if (stream->gaps)
+                stream->gaps--;
+            stream->filled++;
+        } else if (block->seq == stream->last_seq && !stream->history) {
+            stream->duplicates++;
+            return false;
         }
     }
+    if (!stream->seen_any) {
+        stream->epoch = block->epoch;
+        stream->last_seq = block->seq;
+        stream->newest_frame_end = 0;
+    }
+    if (stream->history)
+        ab_history_put(stream->history, block->seq, block->frame0, block->frames, payload);
     if (!stream->publisher_linked && stream->publisher[0]) {
         /* The broker cannot see a publisher's subscription; its first block
          * is the proof that its data link is live. */
@@ -246,9 +307,12 @@ static void s_account_block(ab_broker_t *self, const ab_block_t *block, size_t b
         stream->publisher_linked = true;
     }
     stream->seen_any = true;
-    stream->last_seq = block->seq;
+    if (block->seq > stream->last_seq)
+        stream->last_seq = block->seq;
+    if (block->frame0 + block->frames > stream->newest_frame_end)
+        stream->newest_frame_end = block->frame0 + block->frames;
     stream->blocks++;
-    stream->bytes += bytes;
+    stream->bytes += zmq_msg_size(payload);
     stream->type = block->type == AB_BLOCK_END ? stream->type : block->type;
     if (block->type != AB_BLOCK_END && block->type != AB_BLOCK_EVENT) {
         stream->rate = block->rate;
@@ -260,6 +324,7 @@ static void s_account_block(ab_broker_t *self, const ab_block_t *block, size_t b
         stream->channels = block->channels;
         stream->format = block->format;
     }
+    return true;
 }
 
 static void s_bad_data(ab_broker_t *self, const char *what, int rc)
@@ -308,9 +373,10 @@ static void s_forward_data(ab_broker_t *self)
             if (stream)
                 stream->bad++;
         } else {
-            s_account_block(self, &block, zmq_msg_size(&payload));
-            zmq_msg_send(&topic, self->xpub, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-            zmq_msg_send(&payload, self->xpub, ZMQ_DONTWAIT);
+            if (s_accept_block(self, &block, &payload)) {
+                zmq_msg_send(&topic, self->xpub, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+                zmq_msg_send(&payload, self->xpub, ZMQ_DONTWAIT);
+            }
         }
         zmq_msg_close(&topic);
         zmq_msg_close(&payload);
@@ -508,7 +574,7 @@ static void s_pack_node(msgpack_packer *pk, const s_node_t *node, int64_t now)
 
 static void s_pack_stream(msgpack_packer *pk, const s_stream_t *s)
 {
-    msgpack_pack_map(pk, 12);
+    msgpack_pack_map(pk, 16);
     s_pack_str_kv(pk, "stream", s->name);
     s_pack_str_kv(pk, "type", ab_block_type_name(s->type) ? ab_block_type_name(s->type) : "");
     s_pack_uint_kv(pk, "rate", s->rate);
@@ -521,6 +587,10 @@ static void s_pack_stream(msgpack_packer *pk, const s_stream_t *s)
     s_pack_uint_kv(pk, "bad", s->bad);
     s_pack_uint_kv(pk, "bytes", s->bytes);
     s_pack_uint_kv(pk, "last_seq", s->last_seq);
+    s_pack_uint_kv(pk, "filled", s->filled);
+    s_pack_uint_kv(pk, "duplicates", s->duplicates);
+    s_pack_uint_kv(pk, "replayed", s->replayed);
+    s_pack_uint_kv(pk, "history_blocks", s->history ? ab_history_capacity(s->history) : 0);
 }
 
 /* The listing: {v, cmd: "listing", nodes: [...], streams: [...], broker: {...}} */
@@ -552,6 +622,96 @@ static void s_on_list(ab_broker_t *self, const uint8_t *id, size_t id_len)
         return;
     }
     s_send_to(self, id, id_len, out.buf, out.len);
+}
+
+/* Ask the stream's publisher to publish [from, to] again (it keeps its
+ * last blocks for that). */
+static void s_request_resend(ab_broker_t *self, s_stream_t *stream, uint64_t from, uint64_t to)
+{
+    s_node_t *publisher = stream->publisher[0] ? s_node_by_name(self, stream->publisher) : NULL;
+    if (!publisher)
+        return;
+    ab_ctl_msg_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.cmd = AB_CMD_RESEND;
+    snprintf(msg.stream, sizeof msg.stream, "%s", stream->name);
+    msg.from_seq = from;
+    msg.to_seq = to;
+    s_send_ctl(self, publisher->id, publisher->id_len, &msg);
+}
+
+/* The lowest seq of a stream that can still be had: from the history, or
+ * from its publisher's own store (which it reports as "retained_from"). */
+static uint64_t s_first_recoverable(ab_broker_t *self, s_stream_t *stream)
+{
+    uint64_t first = UINT64_MAX;
+    if (stream->history && !ab_history_empty(stream->history))
+        first = ab_history_oldest(stream->history);
+    s_node_t *publisher = stream->publisher[0] ? s_node_by_name(self, stream->publisher) : NULL;
+    if (publisher) {
+        for (uint32_t i = 0; i < publisher->n_stats; i++)
+            if (strcmp(publisher->stats[i].name, "retained_from") == 0 && publisher->stats[i].value < first)
+                first = publisher->stats[i].value;
+    }
+    return first == UINT64_MAX ? stream->last_seq + 1 : first;
+}
+
+/* A processor missed blocks (or wants the last seconds on joining): publish
+ * what the history holds on its private topic "$replay/<session>\0", ask
+ * the publisher for what it lacks, and say what will come. */
+static void s_on_replay(ab_broker_t *self, const uint8_t *id, size_t id_len, const ab_ctl_msg_t *request)
+{
+    ab_ctl_msg_t reply;
+    memset(&reply, 0, sizeof reply);
+    reply.cmd = AB_CMD_REPLAYING;
+    snprintf(reply.stream, sizeof reply.stream, "%s", request->stream);
+    s_stream_t *stream = zhashx_lookup(self->streams, request->stream);
+    if (!stream || !stream->seen_any) {
+        /* Nothing yet: the blocks will come live. */
+        reply.from_seq = reply.to_seq = reply.first_seq = 0;
+        s_send_ctl(self, id, id_len, &reply);
+        return;
+    }
+    uint64_t from = request->from_seq, to = request->to_seq;
+    if (request->backlog_ms) {
+        uint64_t span = (uint64_t)request->backlog_ms * stream->rate / 1000;
+        uint64_t frame = stream->newest_frame_end > span ? stream->newest_frame_end - span : 0;
+        from = stream->history && !ab_history_empty(stream->history)
+                   ? ab_history_seq_after_frame(stream->history, frame)
+                   : stream->last_seq + 1;
+        to = stream->last_seq;
+    }
+    if (to > stream->last_seq)
+        to = stream->last_seq; /* later blocks come live */
+    uint64_t first = s_first_recoverable(self, stream);
+    char topic[64];
+    int topic_len = snprintf(topic, sizeof topic, "$replay/%" PRIu64, request->session) + 1;
+    uint64_t missing_from = 0, missing_to = 0;
+    bool missing = false;
+    uint64_t start = from > first ? from : first;
+    for (uint64_t seq = start; seq <= to && seq - start < 65536; seq++) {
+        zmq_msg_t *held = stream->history ? ab_history_get(stream->history, seq) : NULL;
+        if (!held) {
+            if (!missing)
+                missing_from = seq;
+            missing = true;
+            missing_to = seq;
+            continue;
+        }
+        zmq_msg_t copy;
+        zmq_msg_init(&copy);
+        zmq_msg_copy(&copy, held);
+        if (zmq_send(self->xpub, topic, (size_t)topic_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0 &&
+            zmq_msg_send(&copy, self->xpub, ZMQ_DONTWAIT) >= 0)
+            stream->replayed++;
+        zmq_msg_close(&copy);
+    }
+    if (missing)
+        s_request_resend(self, stream, missing_from, missing_to);
+    reply.from_seq = from;
+    reply.to_seq = to;
+    reply.first_seq = first;
+    s_send_ctl(self, id, id_len, &reply);
 }
 
 static void s_bad_control(ab_broker_t *self, s_node_t *node, const uint8_t *id, size_t id_len, const char *what,
@@ -626,6 +786,9 @@ static void s_handle_control(ab_broker_t *self)
             break;
         case AB_CMD_LIST:
             s_on_list(self, id, (size_t)id_len);
+            break;
+        case AB_CMD_REPLAY:
+            s_on_replay(self, id, (size_t)id_len, &msg);
             break;
         default:
             s_bad_control(self, node, id, (size_t)id_len, "command a node may not send", AB_ECMD);

@@ -6,13 +6,13 @@
 #include "ab_mp.h"
 #include "audiobus/ab_error.h"
 
-static const char *const s_cmd_names[] = {NULL,        "hello", "welcome", "refuse",  "linked",
-                                          "heartbeat", "bye",   "list",    "listing", "error"};
+static const char *const s_cmd_names[] = {NULL,  "hello",  "welcome",   "refuse", "linked", "heartbeat", "bye",
+                                          "list", "listing", "error", "replay", "replaying", "resend"};
 static const char *const s_role_names[] = {NULL, "recorder", "processor", "client"};
 
 const char *ab_cmd_name(ab_cmd_t cmd)
 {
-    return cmd >= AB_CMD_HELLO && cmd <= AB_CMD_ERROR ? s_cmd_names[cmd] : NULL;
+    return cmd >= AB_CMD_HELLO && cmd <= AB_CMD_LAST ? s_cmd_names[cmd] : NULL;
 }
 
 const char *ab_role_name(ab_role_t role)
@@ -101,8 +101,14 @@ int ab_ctl_encode(const ab_ctl_msg_t *msg, uint8_t *buf, size_t cap, size_t *len
     case AB_CMD_REFUSE:
     case AB_CMD_ERROR: extra = 1; break;
     case AB_CMD_HEARTBEAT: extra = 1; break;
+    case AB_CMD_REPLAY: extra = 5; break;
+    case AB_CMD_REPLAYING: extra = 4; break;
+    case AB_CMD_RESEND: extra = 3; break;
     default: break;
     }
+    if ((msg->cmd == AB_CMD_REPLAY || msg->cmd == AB_CMD_REPLAYING || msg->cmd == AB_CMD_RESEND) &&
+        !ab_stream_name_valid(msg->stream))
+        return AB_EINVAL;
     msgpack_pack_map(&pk, 2 + extra);
     ab_mp_pack_key(&pk, "v");
     msgpack_pack_uint32(&pk, AB_PROTOCOL_VERSION);
@@ -141,6 +147,25 @@ int ab_ctl_encode(const ab_ctl_msg_t *msg, uint8_t *buf, size_t cap, size_t *len
     case AB_CMD_ERROR:
         ab_mp_pack_key(&pk, "reason");
         ab_mp_pack_cstr(&pk, msg->reason);
+        break;
+    case AB_CMD_REPLAY:
+    case AB_CMD_REPLAYING:
+    case AB_CMD_RESEND:
+        ab_mp_pack_key(&pk, "stream");
+        ab_mp_pack_cstr(&pk, msg->stream);
+        ab_mp_pack_key(&pk, "from_seq");
+        msgpack_pack_uint64(&pk, msg->from_seq);
+        ab_mp_pack_key(&pk, "to_seq");
+        msgpack_pack_uint64(&pk, msg->to_seq);
+        if (msg->cmd == AB_CMD_REPLAY) {
+            ab_mp_pack_key(&pk, "session");
+            msgpack_pack_uint64(&pk, msg->session);
+            ab_mp_pack_key(&pk, "backlog_ms");
+            msgpack_pack_uint32(&pk, msg->backlog_ms);
+        } else if (msg->cmd == AB_CMD_REPLAYING) {
+            ab_mp_pack_key(&pk, "first_seq");
+            msgpack_pack_uint64(&pk, msg->first_seq);
+        }
         break;
     case AB_CMD_HEARTBEAT:
         ab_mp_pack_key(&pk, "stats");
@@ -240,7 +265,7 @@ static int s_decode_field(void *ctx, ab_mp_reader_t *r, const char *key, uint32_
     if (KEY("cmd")) {
         if ((rc = ab_mp_read_str(r, &s, &len)) != 0)
             return rc;
-        for (int c = AB_CMD_HELLO; c <= AB_CMD_ERROR; c++)
+        for (int c = AB_CMD_HELLO; c <= AB_CMD_LAST; c++)
             if (ab_mp_str_eq(s, len, s_cmd_names[c]))
                 msg->cmd = (ab_cmd_t)c;
         return msg->cmd ? 0 : AB_ECMD;
@@ -291,6 +316,16 @@ static int s_decode_field(void *ctx, ab_mp_reader_t *r, const char *key, uint32_
         return ab_mp_read_str_copy(r, msg->reason, sizeof msg->reason);
     if (KEY("stats"))
         return s_read_stats(r, msg);
+    if (KEY("stream"))
+        return s_read_name(r, msg->stream);
+    if (KEY("from_seq"))
+        return ab_mp_read_uint(r, &msg->from_seq);
+    if (KEY("to_seq"))
+        return ab_mp_read_uint(r, &msg->to_seq);
+    if (KEY("first_seq"))
+        return ab_mp_read_uint(r, &msg->first_seq);
+    if (KEY("backlog_ms"))
+        return ab_mp_read_u32(r, &msg->backlog_ms);
 #undef KEY
     return ab_mp_skip(r);
 }
@@ -324,6 +359,14 @@ int ab_ctl_decode(ab_ctl_msg_t *msg, const uint8_t *data, size_t len)
         return 0;
     case AB_CMD_LISTING:
         return AB_ECMD;
+    case AB_CMD_REPLAY:
+    case AB_CMD_REPLAYING:
+    case AB_CMD_RESEND:
+        if (!msg->stream[0])
+            return AB_EMISSING;
+        if (msg->from_seq > msg->to_seq && !(msg->cmd == AB_CMD_REPLAY && msg->backlog_ms))
+            return AB_ERANGE;
+        return 0;
     default:
         return 0;
     }

@@ -35,6 +35,8 @@ struct ab_node {
     bool bye_acked;
     ab_node_stats_fn *stats_fn;
     void *stats_user;
+    ab_node_message_fn *message_fn;
+    void *message_user;
 };
 
 const char *ab_node_hostname(void)
@@ -155,6 +157,8 @@ static void s_handle(ab_node_t *self, const ab_ctl_msg_t *msg)
         }
         break;
     default:
+        if (self->message_fn)
+            self->message_fn(self->message_user, msg);
         break;
     }
 }
@@ -277,6 +281,12 @@ void ab_node_set_stats_fn(ab_node_t *self, ab_node_stats_fn *fn, void *user)
 {
     self->stats_fn = fn;
     self->stats_user = user;
+}
+
+void ab_node_set_message_fn(ab_node_t *self, ab_node_message_fn *fn, void *user)
+{
+    self->message_fn = fn;
+    self->message_user = user;
 }
 
 bool ab_node_linked(const ab_node_t *self)

@@ -66,6 +66,8 @@ typedef struct {
     ab_format_t format;
     uint32_t frames;                    /* frames in this block */
     uint32_t hop;                       /* features: source frames between feature frames */
+    uint64_t epoch;                     /* one run of the publisher; 0: not given. A new
+                                           epoch starts the stream's numbering afresh */
     char label[AB_LABEL_MAX + 1];       /* event label, "" otherwise */
     const uint8_t *samples;             /* frames * channels * sample size bytes */
     size_t samples_len;

@@ -25,6 +25,7 @@ typedef struct {
     const char *data_out_endpoint; /* XPUB bind; NULL: control port + 2 */
     int heartbeat_ms;              /* interval nodes are told to use; 0: 1000 */
     int heartbeat_misses;          /* intervals without a word before a node is forgotten; 0: 3 */
+    double history_seconds;        /* audio kept per stream for replays; 0: 10 s; < 0: none */
     int subscriber_hwm;            /* blocks queued per subscriber before drops; 0: 4096 */
 } ab_broker_config_t;
 

@@ -35,7 +35,11 @@ typedef enum {
     AB_CMD_BYE,
     AB_CMD_LIST,
     AB_CMD_LISTING,
-    AB_CMD_ERROR
+    AB_CMD_ERROR,
+    AB_CMD_REPLAY,    /* node -> broker: send me these blocks again */
+    AB_CMD_REPLAYING, /* broker -> node: what the replay holds */
+    AB_CMD_RESEND,    /* broker -> publisher: publish these blocks again */
+    AB_CMD_LAST = AB_CMD_RESEND
 } ab_cmd_t;
 
 typedef enum { AB_ROLE_RECORDER = 1, AB_ROLE_PROCESSOR, AB_ROLE_CLIENT } ab_role_t;
@@ -77,6 +81,11 @@ typedef struct {
     /* heartbeat (node to broker) */
     uint32_t n_stats;
     ab_ctl_stat_t stats[AB_CTL_MAX_STATS];
+    /* replay, replaying, resend: a range of one stream's blocks */
+    char stream[AB_STREAM_NAME_MAX + 1];
+    uint64_t from_seq, to_seq; /* inclusive */
+    uint64_t first_seq;        /* replaying: lowest seq that can still be had */
+    uint32_t backlog_ms;       /* replay: the last backlog_ms of audio instead of a range */
 } ab_ctl_msg_t;
 
 /* "hello", "welcome", ... or NULL. [any-thread] */

@@ -55,6 +55,11 @@ AB_EXPORT int ab_node_bye(ab_node_t *self, int timeout_ms);
 AB_EXPORT int ab_node_wait_linked(ab_node_t *self, int timeout_ms);
 
 AB_EXPORT void ab_node_set_stats_fn(ab_node_t *self, ab_node_stats_fn *fn, void *user);
+
+/* Called for each message from the broker that the node does not handle
+ * itself (resend, replaying). [control-thread] */
+typedef void(ab_node_message_fn)(void *user, const ab_ctl_msg_t *msg);
+AB_EXPORT void ab_node_set_message_fn(ab_node_t *self, ab_node_message_fn *fn, void *user);
 AB_EXPORT bool ab_node_linked(const ab_node_t *self);
 /* The current session; changes when the node registers again. [any-thread] */
 AB_EXPORT uint64_t ab_node_session(const ab_node_t *self);

@@ -41,7 +41,7 @@ extern "C" {
 #endif
 
 #define AB_PLUGIN_ABI_MAJOR 1u
-#define AB_PLUGIN_ABI_MINOR 0u
+#define AB_PLUGIN_ABI_MINOR 1u
 #define AB_PLUGIN_ENTRY_SYMBOL "audiobus_plugin"
 
 #if defined(__GNUC__)
@@ -178,6 +178,13 @@ typedef struct ab_plugin_descriptor {
 
     /* Free the instance. [control-thread] */
     void (*destroy)(void *self);
+
+    /* ABI 1.1 (present when struct_size covers it; may be NULL): audio the
+     * host could not deliver, frames [frame0, frame0 + frames) of the input
+     * stream, after every block before it and before every block after it.
+     * Lost for good: it will not arrive later. A plugin that tracks time
+     * resets or fills here. [audio-thread] */
+    void (*gap)(void *self, uint64_t frame0, uint64_t frames);
 } ab_plugin_descriptor_t;
 
 /* The entry symbol every plugin defines. Declared here so that the
