@@ -653,7 +653,7 @@ static uint64_t s_first_recoverable(ab_broker_t *self, s_stream_t *stream)
             if (strcmp(publisher->stats[i].name, "retained_from") == 0 && publisher->stats[i].value < first)
                 first = publisher->stats[i].value;
     }
-    return first == UINT64_MAX ? stream->last_seq + 1 : first;
+    return first == UINT64_MAX ? 0 : first; /* 0: not known (yet) */
 }
 
 /* A processor missed blocks (or wants the last seconds on joining): publish

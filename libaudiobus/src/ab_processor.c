@@ -3,6 +3,7 @@
 #include "audiobus/ab_processor.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -15,6 +16,7 @@
 #include <zmq.h>
 
 #include "ab_plugin_loader.h"
+#include "ab_repair.h"
 #include "ab_zutil.h"
 #include "audiobus/ab_block.h"
 #include "audiobus/ab_clock.h"
@@ -31,14 +33,18 @@
 #define AB_HOST_LOG_QUEUE 256     /* lines */
 #define AB_HOST_OUT_QUEUE (4u << 20)
 #define AB_HOST_SUB_HWM 16384
+#define AB_HOST_GAP_RECORD 0xFE    /* in_ring record type: frames lost for good */
+#define AB_HOST_REPAIR_WINDOW 8192 /* blocks held while a hole is repaired */
+#define AB_HOST_REPAIR_RETRY_MS 500
 
 /* A block as queued for the processing thread, followed by its samples. */
 typedef struct {
     uint64_t seq, frame0;
     int64_t time_ns;
     uint32_t rate, channels, frames, bytes;
-    uint8_t type, format;
+    uint8_t type, format; /* type AB_HOST_GAP_RECORD: gap_frames lost at frame0 */
     uint8_t reserved[6];
+    uint64_t gap_frames;
 } s_in_header_t;
 
 /* A result as queued for publishing, followed by frames x channels floats. */
@@ -102,7 +108,19 @@ struct ab_processor {
     /* counters, read by the control thread for heartbeats and the report */
     atomic_uint_fast64_t received, processed, gaps, dropped, bad, duplicates, restarts;
     atomic_uint_fast64_t published, publish_drops, log_drops, last_seq;
+    atomic_uint_fast64_t repaired, lost_frames, pending;
     ab_log_limiter_t gap_limiter, drop_limiter, bad_limiter;
+
+    /* repair of what the receive thread missed (receive thread only) */
+    ab_repair_t *repair;
+    void *replay_dealer;
+    uint64_t session_for_replay;
+    uint32_t backlog_ms;
+    bool backlog_requested;
+    atomic_bool linked;           /* set by the control thread */
+    bool drop_pending;            /* blocks the worker's queue refused, as one gap */
+    uint64_t drop_frame0, drop_end;
+    double repair_seconds;
 };
 
 /* ---- the host interface offered to the plugin ---------------------------- */
@@ -204,6 +222,10 @@ static int32_t s_host_publish(void *host_data, const ab_plugin_output_block_t *b
 
 /* ---- construction --------------------------------------------------------- */
 
+static void s_repair_deliver(void *user, const ab_block_t *block);
+static void s_repair_lost(void *user, uint64_t from_seq, uint64_t to_seq, uint64_t frame0, uint64_t frames);
+static void s_repair_request(void *user, uint64_t from_seq, uint64_t to_seq, uint32_t backlog_ms);
+
 ab_processor_t *ab_processor_new(void *zmq_ctx, const ab_processor_config_t *config, char *error, size_t error_len)
 {
     if (!config->stream || !ab_stream_name_valid(config->stream)) {
@@ -245,7 +267,12 @@ ab_processor_t *ab_processor_new(void *zmq_ctx, const ab_processor_config_t *con
     self->out_ring = ab_ring_new(AB_HOST_OUT_QUEUE);
     self->log_ring = ab_ring_new(AB_HOST_LOG_QUEUE * sizeof(s_log_record_t));
     self->raw = malloc(AB_BLOCK_MAX_SAMPLE_BYTES);
-    if (!self->in_ring || !self->out_ring || !self->log_ring || !self->raw) {
+    self->backlog_ms = (uint32_t)(config->backlog_seconds * 1000.0);
+    self->repair_seconds = config->repair_seconds > 0 ? config->repair_seconds : 12.0;
+    ab_repair_callbacks_t callbacks = {s_repair_deliver, s_repair_lost, s_repair_request, self};
+    self->repair = ab_repair_new(&callbacks, AB_HOST_REPAIR_WINDOW, (int)(self->repair_seconds * 1000),
+                                 AB_HOST_REPAIR_RETRY_MS);
+    if (!self->in_ring || !self->out_ring || !self->log_ring || !self->raw || !self->repair) {
         snprintf(error, error_len, "out of memory for a %zu-byte processing queue", queue);
         ab_processor_destroy(&self);
         return NULL;
@@ -312,6 +339,7 @@ void ab_processor_destroy(ab_processor_t **self_p)
     ab_ring_destroy(&self->in_ring);
     ab_ring_destroy(&self->out_ring);
     ab_ring_destroy(&self->log_ring);
+    ab_repair_destroy(&self->repair);
     free(self->f32);
     free(self->raw);
     sem_destroy(&self->in_ready);
@@ -321,8 +349,28 @@ void ab_processor_destroy(ab_processor_t **self_p)
 
 /* ---- receive thread --------------------------------------------------------- */
 
+/* Queue a record of frames lost for good for the processing thread. */
+static bool s_queue_gap(ab_processor_t *self, uint64_t frame0, uint64_t frames)
+{
+    s_in_header_t header;
+    memset(&header, 0, sizeof header);
+    header.type = AB_HOST_GAP_RECORD;
+    header.frame0 = frame0;
+    header.gap_frames = frames;
+    if (ab_ring_write2(self->in_ring, &header, sizeof header, NULL, 0) != 0)
+        return false;
+    atomic_fetch_add(&self->lost_frames, frames);
+    sem_post(&self->in_ready);
+    return true;
+}
+
+/* Hand a block to the processing thread. When its queue is full the block
+ * is dropped and counted, and the frames dropped reach the plugin as one
+ * gap as soon as there is room again. */
 static void s_queue_block(ab_processor_t *self, const ab_block_t *block)
 {
+    if (self->drop_pending && s_queue_gap(self, self->drop_frame0, self->drop_end - self->drop_frame0))
+        self->drop_pending = false;
     s_in_header_t header;
     memset(&header, 0, sizeof header);
     header.seq = block->seq;
@@ -334,8 +382,14 @@ static void s_queue_block(ab_processor_t *self, const ab_block_t *block)
     header.bytes = (uint32_t)block->samples_len;
     header.type = (uint8_t)block->type;
     header.format = (uint8_t)block->format;
-    if (ab_ring_write2(self->in_ring, &header, sizeof header, block->samples, block->samples_len) != 0) {
+    atomic_store(&self->last_seq, block->seq);
+    if (self->drop_pending ||
+        ab_ring_write2(self->in_ring, &header, sizeof header, block->samples, block->samples_len) != 0) {
         uint64_t dropped = atomic_fetch_add(&self->dropped, 1) + 1;
+        if (!self->drop_pending)
+            self->drop_frame0 = block->frame0;
+        self->drop_pending = true;
+        self->drop_end = block->frame0 + block->frames;
         ab_log_limited(&self->drop_limiter, 1000, AB_LOG_WARN,
                        "plugin %s is behind: dropped block %" PRIu64 " of %s, its queue is full (%" PRIu64
                        " dropped so far)",
@@ -345,31 +399,59 @@ static void s_queue_block(ab_processor_t *self, const ab_block_t *block)
     sem_post(&self->in_ready);
 }
 
-/* Check the sequence number; returns false for a duplicate to drop. */
-static bool s_check_sequence(ab_processor_t *self, const ab_block_t *block, bool *seen_any, uint64_t *expected)
+static void s_repair_deliver(void *user, const ab_block_t *block)
 {
-    if (*seen_any && block->seq != *expected) {
-        if (block->seq > *expected) {
-            uint64_t lost = block->seq - *expected;
-            atomic_fetch_add(&self->gaps, lost);
-            ab_log_limited(&self->gap_limiter, 1000, AB_LOG_WARN,
-                           "stream %s: %" PRIu64 " block(s) lost before seq %" PRIu64, block->stream, lost,
-                           block->seq);
-        } else if (block->seq == 0) {
-            atomic_fetch_add(&self->restarts, 1);
-            ab_log_info("stream %s started again from seq 0", block->stream);
-        } else {
-            atomic_fetch_add(&self->duplicates, 1);
-            return false;
-        }
-    }
-    *seen_any = true;
-    *expected = block->seq + 1;
-    atomic_store(&self->last_seq, block->seq);
-    return true;
+    s_queue_block(user, block);
 }
 
-static void s_receive_blocks(ab_processor_t *self, void *sub, bool *seen_any, uint64_t *expected)
+static void s_repair_lost(void *user, uint64_t from_seq, uint64_t to_seq, uint64_t frame0, uint64_t frames)
+{
+    ab_processor_t *self = user;
+    atomic_fetch_add(&self->gaps, to_seq - from_seq + 1);
+    ab_log_warn("stream %s: blocks %" PRIu64 "..%" PRIu64 " are lost for good: frames %" PRIu64 "..%" PRIu64
+                " (%" PRIu64 " frames) missing",
+                self->stream, from_seq, to_seq, frame0, frame0 + frames, frames);
+    if (frames && !s_queue_gap(self, frame0, frames)) {
+        if (!self->drop_pending)
+            self->drop_frame0 = frame0;
+        self->drop_pending = true;
+        self->drop_end = frame0 + frames;
+    }
+}
+
+/* Ask the broker for blocks again (on the receive thread's own DEALER). */
+static void s_repair_request(void *user, uint64_t from_seq, uint64_t to_seq, uint32_t backlog_ms)
+{
+    ab_processor_t *self = user;
+    ab_ctl_msg_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.cmd = AB_CMD_REPLAY;
+    snprintf(msg.stream, sizeof msg.stream, "%s", self->stream);
+    msg.session = self->session_for_replay;
+    msg.from_seq = from_seq;
+    msg.to_seq = to_seq;
+    msg.backlog_ms = backlog_ms;
+    uint8_t buf[1024];
+    size_t len;
+    if (ab_ctl_encode(&msg, buf, sizeof buf, &len) == 0)
+        zmq_send(self->replay_dealer, buf, len, ZMQ_DONTWAIT);
+}
+
+/* Answers to replay requests. */
+static void s_receive_replies(ab_processor_t *self)
+{
+    uint8_t buf[2048];
+    int len;
+    while ((len = zmq_recv(self->replay_dealer, buf, sizeof buf, ZMQ_DONTWAIT)) >= 0) {
+        ab_ctl_msg_t msg;
+        if (len > (int)sizeof buf || ab_ctl_decode(&msg, buf, (size_t)len) != 0 || msg.cmd != AB_CMD_REPLAYING ||
+            strcmp(msg.stream, self->stream) != 0)
+            continue;
+        ab_repair_replaying(self->repair, msg.from_seq, msg.to_seq, msg.first_seq, ab_clock_mono_ns());
+    }
+}
+
+static void s_receive_blocks(ab_processor_t *self, void *sub)
 {
     for (int i = 0; i < 256; i++) {
         zmq_msg_t topic, payload;
@@ -390,15 +472,16 @@ static void s_receive_blocks(ab_processor_t *self, void *sub, bool *seen_any, ui
         } else {
             ab_block_t block;
             int rc = ab_block_decode(&block, zmq_msg_data(&payload), zmq_msg_size(&payload));
-            if (rc || !ab_topic_matches(zmq_msg_data(&topic), zmq_msg_size(&topic), self->stream) ||
+            bool replayed = zmq_msg_size(&topic) > 8 && memcmp(zmq_msg_data(&topic), "$replay/", 8) == 0;
+            if (rc ||
+                (!replayed && !ab_topic_matches(zmq_msg_data(&topic), zmq_msg_size(&topic), self->stream)) ||
                 strcmp(block.stream, self->stream) != 0) {
                 atomic_fetch_add(&self->bad, 1);
                 ab_log_limited(&self->bad_limiter, 1000, AB_LOG_WARN, "ignored a bad block: %s",
                                rc ? ab_strerror(rc) : "topic and stream do not match");
             } else {
                 atomic_fetch_add(&self->received, 1);
-                if (s_check_sequence(self, &block, seen_any, expected))
-                    s_queue_block(self, &block);
+                ab_repair_push(self->repair, &block, ab_clock_mono_ns());
             }
         }
         zmq_msg_close(&topic);
@@ -460,9 +543,17 @@ static void s_follow_session(ab_processor_t *self, void *sub, uint64_t *subscrib
         snprintf(topic, sizeof topic, "$link/%" PRIu64, *subscribed);
         zmq_setsockopt(sub, ZMQ_UNSUBSCRIBE, topic, strlen(topic));
     }
+    /* The replay topic first: in force once the link is confirmed. */
+    if (*subscribed) {
+        snprintf(topic, sizeof topic, "$replay/%" PRIu64, *subscribed);
+        zmq_setsockopt(sub, ZMQ_UNSUBSCRIBE, topic, strlen(topic) + 1);
+    }
+    snprintf(topic, sizeof topic, "$replay/%" PRIu64, session);
+    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, topic, strlen(topic) + 1);
     snprintf(topic, sizeof topic, "$link/%" PRIu64, session);
     zmq_setsockopt(sub, ZMQ_SUBSCRIBE, topic, strlen(topic));
     *subscribed = session;
+    self->session_for_replay = session;
 }
 
 static void *s_receiver(void *arg)
@@ -490,8 +581,14 @@ static void *s_receiver(void *arg)
         s_host_fail(self, "cannot connect to the broker's data-out endpoint");
         goto done;
     }
-    bool seen_any = false;
-    uint64_t expected = 0;
+    self->replay_dealer = zmq_socket(self->ctx, ZMQ_DEALER);
+    if (!self->replay_dealer || zmq_setsockopt(self->replay_dealer, ZMQ_LINGER, &linger, sizeof linger) ||
+        zmq_connect(self->replay_dealer, self->broker) != 0) {
+        s_host_fail(self, "cannot connect to the broker for replays");
+        goto done;
+    }
+    if (self->backlog_ms)
+        ab_repair_hold_for_backlog(self->repair, ab_clock_mono_ns());
     int64_t flush_deadline = 0;
     for (;;) {
         if (atomic_load(&self->stop_threads) && atomic_load(&self->worker_done)) {
@@ -505,15 +602,30 @@ static void *s_receiver(void *arg)
             continue;
         }
         s_follow_session(self, sub, &session);
-        zmq_pollitem_t item = {sub, 0, ZMQ_POLLIN, 0};
+        if (self->backlog_ms && !self->backlog_requested && atomic_load(&self->linked)) {
+            ab_repair_request_backlog(self->repair, self->backlog_ms, ab_clock_mono_ns());
+            self->backlog_requested = true;
+        }
+        zmq_pollitem_t items[] = {{sub, 0, ZMQ_POLLIN, 0}, {self->replay_dealer, 0, ZMQ_POLLIN, 0}};
         int timeout = ab_ring_read_space(self->out_ring) ? 1 : 5;
-        if (zmq_poll(&item, 1, timeout) > 0 && !atomic_load(&self->stop_threads))
-            s_receive_blocks(self, sub, &seen_any, &expected);
+        if (zmq_poll(items, 2, timeout) > 0 && !atomic_load(&self->stop_threads)) {
+            if (items[1].revents & ZMQ_POLLIN)
+                s_receive_replies(self);
+            if (items[0].revents & ZMQ_POLLIN)
+                s_receive_blocks(self, sub);
+        }
+        ab_repair_tick(self->repair, ab_clock_mono_ns());
+        atomic_store(&self->pending, ab_repair_pending(self->repair));
+        atomic_store(&self->repaired, ab_repair_repaired(self->repair));
+        atomic_store(&self->duplicates, ab_repair_duplicates(self->repair));
         s_publish_results(self, pub);
     }
 done:
     if (sub)
         zmq_close(sub);
+    if (self->replay_dealer)
+        zmq_close(self->replay_dealer);
+    self->replay_dealer = NULL;
     ab_pub_destroy(&pub);
     return NULL;
 }
@@ -631,6 +743,13 @@ static void *s_worker(void *arg)
         ab_ring_skip(self->in_ring, sizeof h);
         if (h.bytes)
             ab_ring_read(self->in_ring, self->raw, h.bytes);
+        if (h.type == AB_HOST_GAP_RECORD) {
+            /* Audio lost for good: tell a plugin that can hear it. */
+            if (self->active && self->plugin->struct_size >= offsetof(ab_plugin_descriptor_t, gap) + sizeof(void *) &&
+                self->plugin->gap)
+                self->plugin->gap(self->instance, h.frame0, h.gap_frames);
+            continue;
+        }
         if (h.type == AB_BLOCK_END) {
             ab_log_info("stream %s ended at frame %" PRIu64 " (seq %" PRIu64 ")", self->stream, h.frame0, h.seq);
             if (self->exit_at_end)
@@ -672,6 +791,10 @@ static void s_stats(void *user, ab_ctl_msg_t *msg)
     ab_ctl_stat_set(msg, "last_seq", atomic_load(&self->last_seq));
     ab_ctl_stat_set(msg, "published", atomic_load(&self->published));
     ab_ctl_stat_set(msg, "publish_drops", atomic_load(&self->publish_drops));
+    ab_ctl_stat_set(msg, "repaired", atomic_load(&self->repaired));
+    ab_ctl_stat_set(msg, "duplicates", atomic_load(&self->duplicates));
+    ab_ctl_stat_set(msg, "lost_frames", atomic_load(&self->lost_frames));
+    ab_ctl_stat_set(msg, "lag", atomic_load(&self->pending) + ab_ring_read_space(self->in_ring) / 1024);
 }
 
 /* A crash inside the plugin takes down this process only; say whose. */
@@ -719,6 +842,7 @@ int ab_processor_run(ab_processor_t *self)
     }
     self->receiver_started = true;
     rc = ab_node_wait_linked(self->node, 5000);
+    atomic_store(&self->linked, rc == 0);
     if (rc == AB_ETIMEOUT)
         ab_log_warn("the broker has not confirmed the subscription to %s yet; blocks may be missed until it does",
                     self->stream);
@@ -740,10 +864,12 @@ int ab_processor_run(ab_processor_t *self)
         ab_log_warn("plugin %s: %" PRIu64 " log line(s) dropped (it logged faster than they could be printed)",
                     self->plugin->name, (uint64_t)atomic_load(&self->log_drops));
     ab_log_info("received %" PRIu64 " blocks, processed %" PRIu64 ", lost in transit %" PRIu64
-                ", dropped (queue full) %" PRIu64 ", bad %" PRIu64 ", published %" PRIu64,
+                ", dropped (queue full) %" PRIu64 ", bad %" PRIu64 ", repaired %" PRIu64 ", duplicates %" PRIu64
+                ", published %" PRIu64,
                 (uint64_t)atomic_load(&self->received), (uint64_t)atomic_load(&self->processed),
                 (uint64_t)atomic_load(&self->gaps), (uint64_t)atomic_load(&self->dropped),
-                (uint64_t)atomic_load(&self->bad), (uint64_t)atomic_load(&self->published));
+                (uint64_t)atomic_load(&self->bad), (uint64_t)ab_repair_repaired(self->repair),
+                (uint64_t)ab_repair_duplicates(self->repair), (uint64_t)atomic_load(&self->published));
     if (ab_node_bye(self->node, 2000) != 0)
         ab_log_warn("the broker did not acknowledge goodbye");
     if (atomic_load(&self->failed)) {

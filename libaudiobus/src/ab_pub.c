@@ -82,8 +82,13 @@ int ab_pub_send(ab_pub_t *self, const ab_block_t *block, int timeout_ms)
     int rc = ab_block_encode(block, self->buffer, AB_BLOCK_MAX_BYTES, &len);
     if (rc)
         return rc;
+    return ab_pub_send_encoded(self, block->stream, self->buffer, len, timeout_ms);
+}
+
+int ab_pub_send_encoded(ab_pub_t *self, const char *stream, const uint8_t *msg, size_t len, int timeout_ms)
+{
     uint8_t topic[AB_TOPIC_MAX];
-    size_t topic_len = ab_topic_for_stream(block->stream, topic);
+    size_t topic_len = ab_topic_for_stream(stream, topic);
     int64_t deadline = ab_clock_mono_ns() + (int64_t)timeout_ms * 1000000;
     /* With NODROP a full queue refuses the first frame with EAGAIN; the
      * second frame of a message always follows once the first is in. */
@@ -96,7 +101,7 @@ int ab_pub_send(ab_pub_t *self, const ab_block_t *block, int timeout_ms)
         zmq_poll(&item, 1, 10);
         s_read_subscriptions(self);
     }
-    if (zmq_send(self->socket, self->buffer, len, 0) < 0)
+    if (zmq_send(self->socket, msg, len, 0) < 0)
         return AB_EZMQ;
     return 0;
 }

@@ -9,11 +9,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ab_retain.h"
 #include "audiobus/ab_clock.h"
 #include "audiobus/ab_error.h"
 #include "audiobus/ab_log.h"
 #include "audiobus/ab_node.h"
 #include "audiobus/ab_pub.h"
+#include "audiobus/ab_ring.h"
 #include "audiobus/ab_signal.h"
 
 #define AB_PUBLISHER_HWM 16384
@@ -35,7 +37,17 @@ struct ab_recorder {
     atomic_uint_fast64_t frames_sent;
     atomic_uint_fast64_t capture_gaps; /* frame jumps the sender saw */
     ab_log_limiter_t broker_silent_limiter;
+    uint64_t epoch;                    /* this run of the recorder, on every block */
+    double history_seconds;            /* how much it keeps to publish again */
+    ab_retain_t *retained;             /* sender thread */
+    ab_ring_t *resend_requests;        /* control -> sender: s_range_t */
+    atomic_uint_fast64_t retained_from; /* lowest seq it can publish again */
+    atomic_uint_fast64_t resent;
 };
+
+typedef struct {
+    uint64_t from, to;
+} s_range_t;
 
 ab_recorder_t *ab_recorder_new(void *zmq_ctx, const ab_recorder_config_t *config, char *error, size_t error_len)
 {
@@ -67,6 +79,9 @@ ab_recorder_t *ab_recorder_new(void *zmq_ctx, const ab_recorder_config_t *config
         return NULL;
     }
     self->register_timeout_ms = config->register_timeout_ms > 0 ? config->register_timeout_ms : 5000;
+    self->epoch = (uint64_t)ab_clock_wall_ns();
+    self->history_seconds = config->history_seconds > 0 ? config->history_seconds : 10.0;
+    self->resend_requests = ab_ring_new(256 * sizeof(s_range_t));
     self->source = ab_source_new(&config->source, error, error_len);
     if (!self->source) {
         free(self);
@@ -104,6 +119,8 @@ void ab_recorder_destroy(ab_recorder_t **self_p)
     }
     ab_source_destroy(&self->source);
     ab_node_destroy(&self->node);
+    ab_retain_destroy(&self->retained);
+    ab_ring_destroy(&self->resend_requests);
     free(self);
     *self_p = NULL;
 }
@@ -113,24 +130,76 @@ uint64_t ab_recorder_blocks_sent(const ab_recorder_t *self)
     return atomic_load(&self->blocks_sent);
 }
 
-/* Publish one block, retrying while the link pushes back. */
-static int s_publish(ab_recorder_t *self, ab_pub_t *pub, ab_block_t *block)
+/* Send encoded bytes, retrying while the link pushes back. */
+static int s_send_encoded(ab_recorder_t *self, ab_pub_t *pub, const uint8_t *msg, size_t len, uint64_t seq)
 {
     for (;;) {
-        int rc = ab_pub_send(pub, block, 200);
-        if (rc == 0) {
-            atomic_fetch_add(&self->blocks_sent, 1);
-            atomic_fetch_add(&self->frames_sent, block->frames);
-            block->seq++;
+        int rc = ab_pub_send_encoded(pub, self->stream, msg, len, 200);
+        if (rc == 0)
             return 0;
-        }
         if (rc != AB_ETIMEOUT) {
-            ab_log_error("cannot publish block %" PRIu64 " of %s: %s", block->seq, self->stream, ab_strerror(rc));
+            ab_log_error("cannot publish block %" PRIu64 " of %s: %s", seq, self->stream, ab_strerror(rc));
             return rc;
         }
         if (atomic_load(&self->abort_sender))
             return AB_EINTR;
     }
+}
+
+/* Publish blocks the broker asked for again, and everything kept after
+ * registering with a new broker (a new session). */
+static int s_serve_resends(ab_recorder_t *self, ab_pub_t *pub, uint64_t *session_seen)
+{
+    uint64_t session = ab_node_session(self->node);
+    s_range_t range;
+    bool have = false;
+    if (session != *session_seen) {
+        if (*session_seen && !ab_retain_empty(self->retained)) {
+            range.from = ab_retain_oldest(self->retained);
+            range.to = ab_retain_newest(self->retained);
+            have = true;
+            ab_log_info("publishing the last %" PRIu64 " blocks of %s again for the new broker session",
+                        range.to - range.from + 1, self->stream);
+        }
+        *session_seen = session;
+    }
+    if (!have)
+        have = ab_ring_read(self->resend_requests, &range, sizeof range) == 0;
+    while (have) {
+        for (uint64_t seq = range.from; seq <= range.to && seq >= range.from; seq++) {
+            const uint8_t *msg;
+            size_t len;
+            if (!ab_retain_get(self->retained, seq, &msg, &len))
+                continue;
+            int rc = s_send_encoded(self, pub, msg, len, seq);
+            if (rc)
+                return rc;
+            atomic_fetch_add(&self->resent, 1);
+        }
+        have = ab_ring_read(self->resend_requests, &range, sizeof range) == 0;
+    }
+    return 0;
+}
+
+/* Publish one block (keeping it for resends), retrying while the link
+ * pushes back. */
+static int s_publish(ab_recorder_t *self, ab_pub_t *pub, ab_block_t *block)
+{
+    const uint8_t *msg;
+    size_t len;
+    block->epoch = self->epoch;
+    int rc = ab_retain_encode(self->retained, block, &msg, &len);
+    if (rc) {
+        ab_log_error("cannot encode block %" PRIu64 " of %s: %s", block->seq, self->stream, ab_strerror(rc));
+        return rc;
+    }
+    atomic_store(&self->retained_from, ab_retain_oldest(self->retained));
+    if ((rc = s_send_encoded(self, pub, msg, len, block->seq)) != 0)
+        return rc;
+    atomic_fetch_add(&self->blocks_sent, 1);
+    atomic_fetch_add(&self->frames_sent, block->frames);
+    block->seq++;
+    return 0;
 }
 
 /* Publish the filled frames of the block being assembled and start anew. */
@@ -155,7 +224,10 @@ static void *s_sender(void *arg)
     size_t frame_bytes = channels * ab_format_size(ab_source_format(source));
     uint8_t *chunk_samples = malloc((size_t)self->block_frames * frame_bytes);
     uint8_t *block_samples = malloc((size_t)self->block_frames * frame_bytes);
-    if (!pub || !chunk_samples || !block_samples) {
+    size_t capacity = (size_t)(self->history_seconds * ab_source_rate(source) / self->block_frames) + 16;
+    self->retained = ab_retain_new(capacity, (size_t)self->block_frames * frame_bytes + AB_BLOCK_HEADER_MAX);
+    uint64_t session_seen = ab_node_session(self->node);
+    if (!pub || !chunk_samples || !block_samples || !self->retained || !self->resend_requests) {
         ab_log_error("cannot set up the sender for %s (data endpoint %s)", self->stream, ab_node_data_in(self->node));
         goto done;
     }
@@ -180,6 +252,8 @@ static void *s_sender(void *arg)
     uint64_t block_frame0 = 0;
     for (;;) {
         ab_source_chunk_t chunk;
+        if (s_serve_resends(self, pub, &session_seen))
+            goto done;
         int rc = ab_source_read(source, &chunk, chunk_samples, (size_t)self->block_frames * frame_bytes);
         if (rc == AB_EEMPTY) {
             if (ab_source_finished(source) && ab_source_read(source, &chunk, chunk_samples, 0) == AB_EEMPTY)
@@ -240,6 +314,8 @@ static void s_stats(void *user, ab_ctl_msg_t *msg)
     ab_ctl_stat_set(msg, "frames", atomic_load(&self->frames_sent));
     ab_ctl_stat_set(msg, "overruns", ab_source_overrun_frames(self->source));
     ab_ctl_stat_set(msg, "device_overflows", ab_source_device_overflows(self->source));
+    ab_ctl_stat_set(msg, "retained_from", atomic_load(&self->retained_from));
+    ab_ctl_stat_set(msg, "resent", atomic_load(&self->resent));
 }
 
 static void s_report(ab_recorder_t *self)
@@ -265,8 +341,20 @@ static void s_report(ab_recorder_t *self)
     }
 }
 
+/* The broker asks for blocks again: hand the range to the sender. */
+static void s_on_message(void *user, const ab_ctl_msg_t *msg)
+{
+    ab_recorder_t *self = user;
+    if (msg->cmd != AB_CMD_RESEND || strcmp(msg->stream, self->stream) != 0)
+        return;
+    s_range_t range = {msg->from_seq, msg->to_seq};
+    if (ab_ring_write(self->resend_requests, &range, sizeof range) != 0)
+        ab_log_warn("too many resend requests for %s waiting; dropped one", self->stream);
+}
+
 int ab_recorder_run(ab_recorder_t *self)
 {
+    ab_node_set_message_fn(self->node, s_on_message, self);
     ab_node_set_stats_fn(self->node, s_stats, self);
     ab_log_set_name(self->name); /* log lines say which node wrote them */
     int rc = ab_node_register(self->node, self->register_timeout_ms);

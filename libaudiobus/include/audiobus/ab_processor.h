@@ -37,6 +37,8 @@ typedef struct {
     bool exit_at_end;                /* stop after the stream's end block */
     size_t queue_bytes;              /* receive -> processing ring; 0: 16 MiB */
     int register_timeout_ms;         /* 0: 5000 */
+    double backlog_seconds;          /* on joining, first the last seconds the broker holds */
+    double repair_seconds;           /* how long a missing block is waited for; 0: 12 s */
 } ab_processor_config_t;
 
 /* Load the plugin, check its parameters, create an instance, connect.

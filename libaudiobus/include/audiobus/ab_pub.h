@@ -38,6 +38,11 @@ AB_EXPORT bool ab_pub_wait_ready(ab_pub_t *self, int timeout_ms);
  * validation error, or AB_EZMQ. [owner-thread] */
 AB_EXPORT int ab_pub_send(ab_pub_t *self, const ab_block_t *block, int timeout_ms);
 
+/* Send a block already encoded (msg, len bytes) on the stream's topic, as
+ * ab_pub_send() does. [owner-thread] */
+AB_EXPORT int ab_pub_send_encoded(ab_pub_t *self, const char *stream, const uint8_t *msg, size_t len,
+                                  int timeout_ms);
+
 #ifdef __cplusplus
 }
 #endif

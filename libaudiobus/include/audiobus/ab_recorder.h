@@ -30,6 +30,7 @@ typedef struct {
     const char *name;           /* node name; NULL: "rec-<stream>-<pid>" */
     ab_source_config_t source;
     int register_timeout_ms;    /* 0: 5000 */
+    double history_seconds;     /* blocks kept to publish again on request; 0: 10 s */
 } ab_recorder_config_t;
 
 /* Open the source and connect. Returns NULL after writing what failed and

@@ -1,0 +1,321 @@
+/* ab_repair.c - exactly-once, in-order delivery with replay requests (see ab_repair.h). */
+#include "ab_repair.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    bool used;
+    ab_block_t block; /* samples point to buffer */
+    uint8_t *buffer;
+    size_t buffer_cap;
+} s_slot_t;
+
+struct ab_repair {
+    ab_repair_callbacks_t cb;
+    s_slot_t *slots; /* held blocks, at seq % capacity; seq - expected < capacity */
+    size_t capacity;
+    size_t held;
+    int64_t give_up_ns, retry_ns;
+
+    bool started;      /* expected is known */
+    uint64_t expected; /* next seq to deliver */
+    uint64_t epoch;
+    bool last_end_known;
+    uint64_t last_end; /* frame after the last delivered block */
+
+    bool waiting;      /* expected is missing while later blocks are held */
+    int64_t waiting_since, last_request;
+    uint64_t highest_seen;
+
+    bool backlog_waiting;
+    int64_t backlog_since;
+
+    uint64_t duplicates, repaired, lost_blocks;
+};
+
+ab_repair_t *ab_repair_new(const ab_repair_callbacks_t *callbacks, size_t max_pending, int give_up_ms,
+                           int retry_ms)
+{
+    ab_repair_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->cb = *callbacks;
+    self->capacity = max_pending > 2 ? max_pending : 2;
+    self->slots = calloc(self->capacity, sizeof *self->slots);
+    if (!self->slots) {
+        free(self);
+        return NULL;
+    }
+    self->give_up_ns = (int64_t)give_up_ms * 1000000;
+    self->retry_ns = (int64_t)retry_ms * 1000000;
+    return self;
+}
+
+void ab_repair_destroy(ab_repair_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    for (size_t i = 0; i < (*self_p)->capacity; i++)
+        free((*self_p)->slots[i].buffer);
+    free((*self_p)->slots);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+static s_slot_t *s_slot(ab_repair_t *self, uint64_t seq)
+{
+    return &self->slots[seq % self->capacity];
+}
+
+static s_slot_t *s_held(ab_repair_t *self, uint64_t seq)
+{
+    s_slot_t *slot = s_slot(self, seq);
+    return slot->used && slot->block.seq == seq ? slot : NULL;
+}
+
+/* Keep a copy of block; false when it is already held. */
+static bool s_hold(ab_repair_t *self, const ab_block_t *block)
+{
+    s_slot_t *slot = s_slot(self, block->seq);
+    if (slot->used) {
+        if (slot->block.seq == block->seq)
+            return false;
+        slot->used = false; /* cannot happen while seq - expected < capacity */
+        self->held--;
+    }
+    if (slot->buffer_cap < block->samples_len) {
+        uint8_t *grown = realloc(slot->buffer, block->samples_len);
+        if (!grown)
+            return false;
+        slot->buffer = grown;
+        slot->buffer_cap = block->samples_len;
+    }
+    slot->block = *block;
+    if (block->samples_len)
+        memcpy(slot->buffer, block->samples, block->samples_len);
+    slot->block.samples = slot->buffer;
+    slot->used = true;
+    self->held++;
+    return true;
+}
+
+static void s_deliver(ab_repair_t *self, const ab_block_t *block)
+{
+    self->cb.deliver(self->cb.user, block);
+    if (block->type == AB_BLOCK_AUDIO || block->type == AB_BLOCK_FEATURES || block->frames) {
+        uint64_t end = block->frame0 + (block->type == AB_BLOCK_FEATURES ? (uint64_t)block->frames * block->hop
+                                                                          : block->frames);
+        self->last_end = end;
+        self->last_end_known = true;
+    }
+}
+
+/* The lowest held seq above expected (held > 0). */
+static uint64_t s_lowest_held(ab_repair_t *self)
+{
+    for (uint64_t seq = self->expected;; seq++)
+        if (s_held(self, seq))
+            return seq;
+}
+
+/* Deliver held blocks from expected on while they are there. */
+static void s_drain(ab_repair_t *self)
+{
+    s_slot_t *slot;
+    while (self->held && (slot = s_held(self, self->expected)) != NULL) {
+        s_deliver(self, &slot->block);
+        slot->used = false;
+        self->held--;
+        self->expected++;
+    }
+    if (!self->held)
+        self->waiting = false;
+}
+
+/* Give up [expected, to]: report the frames between the last block and the
+ * next one held, and go on after it. */
+static void s_give_up(ab_repair_t *self, uint64_t to)
+{
+    uint64_t from = self->expected;
+    s_slot_t *next = s_held(self, to + 1);
+    uint64_t frame0 = 0, frames = 0;
+    if (next && self->last_end_known && next->block.frame0 >= self->last_end) {
+        frame0 = self->last_end;
+        frames = next->block.frame0 - self->last_end;
+    } else if (next) {
+        frame0 = next->block.frame0;
+    }
+    self->lost_blocks += to - from + 1;
+    self->cb.lost(self->cb.user, from, to, frame0, frames);
+    self->expected = to + 1;
+    if (next && frames) {
+        self->last_end = next->block.frame0;
+        self->last_end_known = true;
+    }
+    s_drain(self);
+}
+
+/* Deliver everything held, in order, reporting the holes: used when a new
+ * run of the publisher starts. */
+static void s_flush(ab_repair_t *self)
+{
+    while (self->held) {
+        uint64_t lowest = s_lowest_held(self);
+        if (lowest > self->expected)
+            s_give_up(self, lowest - 1);
+        else
+            s_drain(self);
+    }
+    self->waiting = false;
+}
+
+static void s_request(ab_repair_t *self, int64_t now)
+{
+    uint64_t lowest = s_lowest_held(self);
+    if (lowest > self->expected)
+        self->cb.request(self->cb.user, self->expected, lowest - 1, 0);
+    self->last_request = now;
+}
+
+void ab_repair_push(ab_repair_t *self, const ab_block_t *block, int64_t now_ns)
+{
+    if (self->started && block->epoch != self->epoch) {
+        s_flush(self);
+        self->started = false;
+        self->last_end_known = false;
+    }
+    if (self->backlog_waiting) {
+        if (!self->started) {
+            /* Hold live blocks until the replay says where to start. */
+            self->started = true;
+            self->expected = block->seq;
+            self->epoch = block->epoch;
+        }
+        if (block->seq < self->expected) {
+            /* The backlog reaches further back: move the start, if the
+             * window allows. */
+            if (self->expected - block->seq + self->held >= self->capacity)
+                return;
+            self->expected = block->seq;
+        }
+        if (block->seq - self->expected < self->capacity && !s_hold(self, block))
+            self->duplicates++;
+        return;
+    }
+    if (!self->started) {
+        self->started = true;
+        self->expected = block->seq;
+        self->epoch = block->epoch;
+        self->highest_seen = block->seq;
+    }
+    if (block->seq < self->expected) {
+        self->duplicates++;
+        return;
+    }
+    if (block->seq < self->highest_seen)
+        self->repaired++; /* it fills a hole */
+    else
+        self->highest_seen = block->seq;
+    if (block->seq == self->expected) {
+        s_deliver(self, block);
+        self->expected++;
+        s_drain(self);
+        return;
+    }
+    /* Ahead of a hole: make room if the hole is older than the window. */
+    while (block->seq - self->expected >= self->capacity) {
+        uint64_t limit = block->seq - self->capacity;
+        uint64_t lowest = self->held ? s_lowest_held(self) : block->seq;
+        s_give_up(self, (lowest - 1 < limit ? lowest - 1 : limit));
+    }
+    if (!s_hold(self, block)) {
+        self->duplicates++;
+        return;
+    }
+    if (!self->waiting) {
+        self->waiting = true;
+        self->waiting_since = now_ns;
+        s_request(self, now_ns);
+    }
+}
+
+void ab_repair_replaying(ab_repair_t *self, uint64_t from_seq, uint64_t to_seq, uint64_t first_seq,
+                         int64_t now_ns)
+{
+    if (self->backlog_waiting) {
+        self->backlog_waiting = false;
+        if (from_seq <= to_seq && (!self->started || from_seq < self->expected) &&
+            (!self->started || self->expected - from_seq + self->held < self->capacity)) {
+            self->expected = from_seq;
+            self->started = true;
+        }
+        if (self->held) {
+            self->waiting = true;
+            self->waiting_since = now_ns;
+            self->last_request = now_ns;
+        }
+        s_drain(self);
+    }
+    if (self->started && self->held && first_seq > self->expected) {
+        /* Below first_seq nobody holds anything any more. */
+        uint64_t lowest = s_lowest_held(self);
+        s_give_up(self, (first_seq < lowest ? first_seq : lowest) - 1);
+    }
+}
+
+void ab_repair_tick(ab_repair_t *self, int64_t now_ns)
+{
+    if (self->backlog_waiting && now_ns - self->backlog_since > self->give_up_ns) {
+        self->backlog_waiting = false;
+        if (self->held) {
+            self->expected = s_lowest_held(self);
+            s_drain(self);
+        }
+    }
+    if (!self->waiting || !self->held)
+        return;
+    if (now_ns - self->waiting_since > self->give_up_ns || self->held * 4 >= self->capacity * 3) {
+        s_give_up(self, s_lowest_held(self) - 1);
+        self->waiting_since = now_ns;
+    } else if (now_ns - self->last_request >= self->retry_ns) {
+        s_request(self, now_ns);
+    }
+}
+
+void ab_repair_hold_for_backlog(ab_repair_t *self, int64_t now_ns)
+{
+    self->backlog_waiting = true;
+    self->backlog_since = now_ns;
+}
+
+void ab_repair_request_backlog(ab_repair_t *self, uint32_t backlog_ms, int64_t now_ns)
+{
+    self->backlog_since = now_ns;
+    self->cb.request(self->cb.user, 0, 0, backlog_ms);
+}
+
+size_t ab_repair_pending(const ab_repair_t *self)
+{
+    return self->held;
+}
+
+uint64_t ab_repair_duplicates(const ab_repair_t *self)
+{
+    return self->duplicates;
+}
+
+uint64_t ab_repair_repaired(const ab_repair_t *self)
+{
+    return self->repaired;
+}
+
+uint64_t ab_repair_lost_blocks(const ab_repair_t *self)
+{
+    return self->lost_blocks;
+}
+
+uint64_t ab_repair_expected(const ab_repair_t *self)
+{
+    return self->expected;
+}

@@ -1,0 +1,73 @@
+/* ab_repair.h - a receiver's in-order delivery of one stream, with repair.
+ *
+ * Blocks arrive live, replayed by the broker, or published again by the
+ * recorder: possibly late, twice, or not at all. This delivers each block
+ * exactly once and in sequence order. When a sequence number is missing it
+ * holds the blocks after it, asks for the missing range (the `request`
+ * callback; the caller sends a `replay` to the broker), and delivers as soon
+ * as the range is filled in. What cannot be had — below the lowest block
+ * the broker or the publisher still hold, or still missing after the give-up
+ * time — is reported once through `lost` with its exact frame range, and
+ * delivery goes on after it.
+ *
+ * Pure logic, no sockets: one thread (the processor's receive thread).
+ */
+#ifndef AUDIOBUS_AB_REPAIR_H_INCLUDED
+#define AUDIOBUS_AB_REPAIR_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "audiobus/ab_block.h"
+
+typedef struct {
+    /* The next block in order (its samples valid only during the call). */
+    void (*deliver)(void *user, const ab_block_t *block);
+    /* Blocks [from_seq, to_seq] are lost for good: frames [frame0, frame0 +
+     * frames) of the stream (frames 0 when the frame range is unknown). */
+    void (*lost)(void *user, uint64_t from_seq, uint64_t to_seq, uint64_t frame0, uint64_t frames);
+    /* Ask for blocks [from_seq, to_seq] again, or, when backlog_ms is not 0,
+     * for the last backlog_ms of the stream. */
+    void (*request)(void *user, uint64_t from_seq, uint64_t to_seq, uint32_t backlog_ms);
+    void *user;
+} ab_repair_callbacks_t;
+
+typedef struct ab_repair ab_repair_t;
+
+/* max_pending: blocks held while waiting (beyond it the oldest missing
+ * range is given up); give_up_ms: how long a missing range is waited for;
+ * retry_ms: how often the request is repeated meanwhile. NULL when out of
+ * memory. */
+ab_repair_t *ab_repair_new(const ab_repair_callbacks_t *callbacks, size_t max_pending, int give_up_ms,
+                           int retry_ms);
+void ab_repair_destroy(ab_repair_t **self_p);
+
+/* A block arrived (from any path). Copies it when it must be held. */
+void ab_repair_push(ab_repair_t *self, const ab_block_t *block, int64_t now_ns);
+
+/* The broker answered a request: it replays [from_seq, to_seq]; nothing
+ * below first_seq can be had any more (0: unknown). */
+void ab_repair_replaying(ab_repair_t *self, uint64_t from_seq, uint64_t to_seq, uint64_t first_seq,
+                         int64_t now_ns);
+
+/* Time passes: retry requests, give up what waited too long. */
+void ab_repair_tick(ab_repair_t *self, int64_t now_ns);
+
+/* Before the first block: hold live blocks, for the backlog to come
+ * first. Then, once the replay can reach the receiver (its subscriptions
+ * are in force), ab_repair_request_backlog() asks for the last backlog_ms
+ * of the stream; blocks are delivered from the answer on (or from the
+ * first held block when no answer comes within give_up_ms). */
+void ab_repair_hold_for_backlog(ab_repair_t *self, int64_t now_ns);
+void ab_repair_request_backlog(ab_repair_t *self, uint32_t backlog_ms, int64_t now_ns);
+
+/* Counters. */
+size_t ab_repair_pending(const ab_repair_t *self);
+uint64_t ab_repair_duplicates(const ab_repair_t *self);
+uint64_t ab_repair_repaired(const ab_repair_t *self);
+uint64_t ab_repair_lost_blocks(const ab_repair_t *self);
+/* The next sequence number it waits for (meaningless before the first). */
+uint64_t ab_repair_expected(const ab_repair_t *self);
+
+#endif
