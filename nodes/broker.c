@@ -6,13 +6,24 @@
 #include "cli.h"
 #include "commands.h"
 
-enum { OPT_BIND = CLI_OPT_FIRST_SUBCOMMAND, OPT_DATA_IN, OPT_DATA_OUT, OPT_HEARTBEAT, OPT_HWM, OPT_READY_FILE };
+enum {
+    OPT_BIND = CLI_OPT_FIRST_SUBCOMMAND,
+    OPT_DATA_IN,
+    OPT_DATA_OUT,
+    OPT_HEARTBEAT,
+    OPT_MISSES,
+    OPT_HISTORY,
+    OPT_HWM,
+    OPT_READY_FILE
+};
 
 static const struct option s_options[] = {
     {"bind", required_argument, NULL, OPT_BIND},
     {"data-in", required_argument, NULL, OPT_DATA_IN},
     {"data-out", required_argument, NULL, OPT_DATA_OUT},
     {"heartbeat-ms", required_argument, NULL, OPT_HEARTBEAT},
+    {"heartbeat-misses", required_argument, NULL, OPT_MISSES},
+    {"history", required_argument, NULL, OPT_HISTORY},
     {"hwm", required_argument, NULL, OPT_HWM},
     {"ready-file", required_argument, NULL, OPT_READY_FILE},
     CLI_COMMON_OPTIONS,
@@ -29,7 +40,9 @@ static void s_help(void)
            "  --data-in ENDPOINT   where recorders publish (XSUB; default: control port + 1)\n"
            "  --data-out ENDPOINT  where processors subscribe (XPUB; default: control port + 2)\n"
            "  --heartbeat-ms MS    heartbeat interval nodes are told to use (default 1000);\n"
-           "                       a node silent for 3 intervals is forgotten\n"
+           "  --heartbeat-misses N a node silent for N intervals is forgotten (default 3)\n"
+           "  --history SECONDS    audio kept per stream to replay what processors missed and\n"
+           "                       to drop duplicates (default 10; 0 keeps none)\n"
            "  --hwm BLOCKS         blocks queued per subscriber before they are dropped (default 4096)\n"
            "  --ready-file PATH    once bound, write the control endpoint (with its real port)\n"
            "                       to PATH: scripts wait for it instead of guessing ports\n" CLI_COMMON_HELP);
@@ -60,6 +73,18 @@ int cmd_broker(int argc_in, char **argv_in)
                 rc = cli_usage_error("broker", "bad --heartbeat-ms \"%s\" (expected 10..600000)", optarg);
             config.heartbeat_ms = (int)value;
             break;
+        case OPT_MISSES:
+            if (!cli_parse_u32(optarg, 1, 1000, &value))
+                rc = cli_usage_error("broker", "bad --heartbeat-misses \"%s\" (expected 1..1000)", optarg);
+            config.heartbeat_misses = (int)value;
+            break;
+        case OPT_HISTORY: {
+            double seconds;
+            if (!cli_parse_double(optarg, 0, 3600, &seconds))
+                rc = cli_usage_error("broker", "bad --history \"%s\" (expected 0..3600 seconds)", optarg);
+            config.history_seconds = seconds > 0 ? seconds : -1;
+            break;
+        }
         case OPT_HWM:
             if (!cli_parse_u32(optarg, 1, 10000000, &value))
                 rc = cli_usage_error("broker", "bad --hwm \"%s\" (expected 1..10000000 blocks)", optarg);

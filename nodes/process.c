@@ -17,7 +17,9 @@ enum {
     OPT_NAME,
     OPT_PARAM,
     OPT_EXIT_AT_END,
-    OPT_QUEUE
+    OPT_QUEUE,
+    OPT_BACKLOG,
+    OPT_REPAIR
 };
 
 static const struct option s_options[] = {
@@ -28,6 +30,8 @@ static const struct option s_options[] = {
     {"param", required_argument, NULL, OPT_PARAM},
     {"exit-at-end", no_argument, NULL, OPT_EXIT_AT_END},
     {"queue-mb", required_argument, NULL, OPT_QUEUE},
+    {"backlog", required_argument, NULL, OPT_BACKLOG},
+    {"repair-timeout", required_argument, NULL, OPT_REPAIR},
     CLI_COMMON_OPTIONS,
     {NULL, 0, NULL, 0},
 };
@@ -46,7 +50,10 @@ static void s_help(void)
            "                       the plugin's parameters are listed\n"
            "  --name NODE          node name (default PLUGIN-PID)\n"
            "  --exit-at-end        exit 0 once the stream's recorder ends it\n"
-           "  --queue-mb MB        queue between receiving and processing (default 16)\n" CLI_COMMON_HELP);
+           "  --queue-mb MB        queue between receiving and processing (default 16)\n"
+           "  --backlog SECONDS    on joining, start with the last SECONDS the broker holds\n"
+           "  --repair-timeout S   how long a missing block is waited for before its audio is\n"
+           "                       reported lost (default 12)\n" CLI_COMMON_HELP);
 }
 
 int cmd_process(int argc_in, char **argv_in)
@@ -75,6 +82,15 @@ int cmd_process(int argc_in, char **argv_in)
         case OPT_QUEUE:
             if (!cli_parse_u32(optarg, 1, 4096, &queue_mb))
                 rc = cli_usage_error("process", "bad --queue-mb \"%s\" (expected 1..4096)", optarg);
+            break;
+        case OPT_BACKLOG:
+            if (!cli_parse_double(optarg, 0, 3600, &config.backlog_seconds))
+                rc = cli_usage_error("process", "bad --backlog \"%s\" (expected 0..3600 seconds)", optarg);
+            break;
+        case OPT_REPAIR:
+            if (!cli_parse_double(optarg, 0.1, 3600, &config.repair_seconds))
+                rc = cli_usage_error("process", "bad --repair-timeout \"%s\" (expected 0.1..3600 seconds)",
+                                     optarg);
             break;
         case OPT_PARAM: {
             char *eq = strchr(optarg, '=');

@@ -21,7 +21,8 @@ enum {
     OPT_LIST_DEVICES,
     OPT_HOST_API,
     OPT_NAME,
-    OPT_RING
+    OPT_RING,
+    OPT_HISTORY
 };
 
 static const struct option s_options[] = {
@@ -38,6 +39,7 @@ static const struct option s_options[] = {
     {"host-api", required_argument, NULL, OPT_HOST_API},
     {"name", required_argument, NULL, OPT_NAME},
     {"ring", required_argument, NULL, OPT_RING},
+    {"history", required_argument, NULL, OPT_HISTORY},
     CLI_COMMON_OPTIONS,
     {NULL, 0, NULL, 0},
 };
@@ -65,7 +67,9 @@ static void s_help(void)
            "  --host-api NAME      PortAudio host API to pick the device from (ALSA, JACK, ...)\n"
            "  --list-devices       print PortAudio's host APIs and devices, and exit\n"
            "  --name NODE          node name (default rec-STREAM-PID)\n"
-           "  --ring SECONDS       capture ring capacity (default 4)\n" CLI_COMMON_HELP);
+           "  --ring SECONDS       capture ring capacity (default 4)\n"
+           "  --history SECONDS    blocks kept to publish again when the broker asks, or after\n"
+           "                       it restarts (default 10)\n" CLI_COMMON_HELP);
 }
 
 int cmd_record(int argc_in, char **argv_in)
@@ -120,6 +124,10 @@ int cmd_record(int argc_in, char **argv_in)
         case OPT_RING:
             if (!cli_parse_double(optarg, 0.1, 3600, &config.source.ring_seconds))
                 rc = cli_usage_error("record", "bad --ring \"%s\" (expected 0.1..3600 seconds)", optarg);
+            break;
+        case OPT_HISTORY:
+            if (!cli_parse_double(optarg, 0.1, 3600, &config.history_seconds))
+                rc = cli_usage_error("record", "bad --history \"%s\" (expected 0.1..3600 seconds)", optarg);
             break;
         default: rc = cli_usage_error("record", "unexpected argument"); break;
         }
