@@ -17,9 +17,19 @@ import time
 
 AUDIOBUS = os.environ.get("AUDIOBUS_BIN", "")
 SOURCE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# "address" or "thread" when audiobus is a sanitizer build (set by
+# tests/CMakeLists.txt for such builds), "" otherwise.
+SANITIZED = os.environ.get("AUDIOBUS_SANITIZED", "")
 
 _procs = []
 _failures = []
+_work_dirs = []
+_sanitizer_reports = []
+
+# What a sanitizer runtime writes when it finds an error (ASan, LSan, UBSan,
+# TSan). Node logs and captured stderr are searched for these at finish().
+_SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "WARNING: ThreadSanitizer",
+                      "ThreadSanitizer: ", ": runtime error: ", "SUMMARY: UndefinedBehaviorSanitizer")
 
 
 def setup():
@@ -31,7 +41,39 @@ def setup():
     if not AUDIOBUS or not os.access(AUDIOBUS, os.X_OK):
         sys.exit("usage: %s --bin PATH/TO/audiobus" % sys.argv[0])
     work = tempfile.mkdtemp(prefix="ab-test-")
+    _work_dirs.append(work)
     return work
+
+
+def skip_if_sanitized(what):
+    """True (and says so) when audiobus is a sanitizer build: for a check
+    on timing that the sanitizer's slowdown breaks, not the code."""
+    if SANITIZED:
+        print("SKIP under %s sanitizer (too slow for the timing): %s" % (SANITIZED, what), flush=True)
+        return True
+    return False
+
+
+def _note_sanitizer_report(where, text):
+    for marker in _SANITIZER_MARKERS:
+        at = text.find(marker)
+        if at >= 0:
+            start = text.rfind("\n", 0, at) + 1
+            _sanitizer_reports.append("%s: %s" % (where, text[start:start + 3000]))
+            return
+
+
+def _check_sanitizer_reports():
+    """Every sanitizer report in a node's log (any *.log in a work dir) or in
+    the captured stderr of run() fails the test."""
+    for work in _work_dirs:
+        for dirpath, _, files in os.walk(work):
+            for name in sorted(files):
+                if name.endswith(".log"):
+                    with open(os.path.join(dirpath, name), errors="replace") as f:
+                        _note_sanitizer_report(os.path.join(dirpath, name), f.read())
+    for report in _sanitizer_reports:
+        check(False, "no sanitizer report", report)
 
 
 def check(condition, what, *values):
@@ -44,8 +86,10 @@ def check(condition, what, *values):
 
 
 def finish():
-    """Exit 0 when every check passed, 1 otherwise, after stopping nodes."""
+    """Exit 0 when every check passed, 1 otherwise, after stopping nodes
+    (and looking for sanitizer reports in their output)."""
     stop_all()
+    _check_sanitizer_reports()
     if _failures:
         print("%d check(s) failed" % len(_failures))
         sys.exit(1)
@@ -94,6 +138,15 @@ class Node:
 
 
 def stop_all():
+    # A sanitizer build checks for leaks when a node exits: ask the nodes
+    # still running to stop (SIGTERM) before killing what remains.
+    if SANITIZED:
+        for node in _procs:
+            if node.proc.poll() is None:
+                node.proc.send_signal(signal.SIGTERM)
+        deadline = time.time() + 10
+        for node in _procs:
+            node.wait(max(0.1, deadline - time.time()))
     for node in reversed(_procs):
         if node.proc.poll() is None:
             node.proc.kill()
@@ -111,6 +164,7 @@ def run(args, timeout=30, env=None):
         full_env.update(env)
     p = subprocess.run([AUDIOBUS] + args, capture_output=True, text=True, timeout=timeout, env=full_env,
                        stdin=subprocess.DEVNULL)
+    _note_sanitizer_report("audiobus " + " ".join(args), p.stderr)
     return p.returncode, p.stdout, p.stderr
 
 
@@ -229,6 +283,7 @@ def run_capped(args, timeout=20, env=None):
     except subprocess.TimeoutExpired as e:
         def text(b):
             return b.decode(errors="replace") if isinstance(b, bytes) else (b or "")
+        _note_sanitizer_report("audiobus " + " ".join(args), text(e.stderr))
         return None, text(e.stdout), text(e.stderr)
 
 

@@ -148,10 +148,16 @@ int main(void)
     s_push(r, 0, 0);
     s_push(r, 20, 0);
     ab_repair_replaying(r, 1, 19, 15, 1 * MS);
-    CHECK(log.n_lost == 1 && log.lost_from == 1 && log.lost_to == 14, "lost 1..14 at once, got %" PRIu64 "..%" PRIu64,
+    ab_repair_tick(r, 2 * MS); /* asks for 15.. at once: nothing below can be had */
+    CHECK(log.req_from == 15, "asks from the first block that can be had, got %" PRIu64, log.req_from);
+    CHECK(log.n_lost == 0, "waits for block 15 to know the frames lost");
+    s_push(r, 15, 3 * MS);
+    CHECK(log.n_lost == 1 && log.lost_from == 1 && log.lost_to == 14, "lost 1..14, got %" PRIu64 "..%" PRIu64,
           log.lost_from, log.lost_to);
-    for (uint64_t seq = 15; seq < 20; seq++)
-        s_push(r, seq, 2 * MS);
+    CHECK(log.lost_frame0 == 1 * FRAMES && log.lost_frames == 14 * FRAMES, "exact frames %" PRIu64 "+%" PRIu64,
+          log.lost_frame0, log.lost_frames);
+    for (uint64_t seq = 16; seq < 20; seq++)
+        s_push(r, seq, 4 * MS);
     CHECK(log.n_delivered == 7 && log.delivered[6] == 20, "15..20 delivered after the loss (%d)", log.n_delivered);
     ab_repair_destroy(&r);
 

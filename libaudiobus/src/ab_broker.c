@@ -37,7 +37,8 @@ typedef struct {
     bool linked;
     uint32_t n_stats;
     ab_ctl_stat_t stats[AB_CTL_MAX_STATS];
-    uint64_t bad; /* malformed messages from this node */
+    int64_t stats_ns; /* when they came */
+    uint64_t bad;     /* malformed messages from this node */
 } s_node_t;
 
 typedef struct {
@@ -51,6 +52,7 @@ typedef struct {
     uint64_t epoch;        /* the publisher's run the blocks belong to */
     ab_history_t *history; /* the last --history seconds, by seq */
     uint64_t newest_frame_end;
+    uint32_t block_frames; /* frames of its last audio block */
     uint64_t blocks, bad, bytes, last_seq, restarts;
     uint64_t gaps;       /* blocks missing now: skipped and not (yet) filled in */
     uint64_t filled;     /* missing blocks that arrived later (resent) */
@@ -99,6 +101,7 @@ static int s_bind(void *socket, const char *endpoint, int64_t max_size, char *bo
                   size_t error_len)
 {
     zmq_setsockopt(socket, ZMQ_MAXMSGSIZE, &max_size, sizeof max_size);
+    ab_zutil_set_liveness(socket); /* drop dead peers' queues within seconds */
     if (zmq_bind(socket, endpoint) != 0) {
         snprintf(error, error_len, "cannot bind the %s socket to %s: %s (is another broker running there? choose another port with --bind)",
                  what, endpoint, zmq_strerror(zmq_errno()));
@@ -311,6 +314,8 @@ static bool s_accept_block(ab_broker_t *self, const ab_block_t *block, zmq_msg_t
         stream->last_seq = block->seq;
     if (block->frame0 + block->frames > stream->newest_frame_end)
         stream->newest_frame_end = block->frame0 + block->frames;
+    if (block->frames)
+        stream->block_frames = block->frames;
     stream->blocks++;
     stream->bytes += zmq_msg_size(payload);
     stream->type = block->type == AB_BLOCK_END ? stream->type : block->type;
@@ -465,11 +470,30 @@ static void s_remove_node(ab_broker_t *self, s_node_t *node, const char *why)
     zhashx_delete(self->nodes, node->key);
 }
 
+static void s_send_welcome(ab_broker_t *self, const s_node_t *node)
+{
+    ab_ctl_msg_t welcome;
+    memset(&welcome, 0, sizeof welcome);
+    welcome.cmd = AB_CMD_WELCOME;
+    welcome.session = node->session;
+    welcome.heartbeat_ms = (uint32_t)self->heartbeat_ms;
+    snprintf(welcome.data_in, sizeof welcome.data_in, "%s", self->data_in_endpoint);
+    snprintf(welcome.data_out, sizeof welcome.data_out, "%s", self->data_out_endpoint);
+    s_send_ctl(self, node->id, node->id_len, &welcome);
+}
+
 static void s_on_hello(ab_broker_t *self, const uint8_t *id, size_t id_len, const char *key, const ab_ctl_msg_t *msg)
 {
     char reason[AB_CTL_STR_MAX + 1];
     s_node_t *same_peer = zhashx_lookup(self->nodes, key);
-    if (same_peer) /* the node starts over on the same connection */
+    if (same_peer && strcmp(same_peer->hello.name, msg->name) == 0 && same_peer->hello.role == msg->role) {
+        /* The same node says hello again (it did not hear from us for a
+         * while; several may have queued up): it keeps its session. */
+        same_peer->last_seen_ns = ab_clock_mono_ns();
+        s_send_welcome(self, same_peer);
+        return;
+    }
+    if (same_peer) /* another node on the same connection */
         s_remove_node(self, same_peer, "registered again");
 
     s_node_t *other = s_node_by_name(self, msg->name);
@@ -519,14 +543,7 @@ static void s_on_hello(ab_broker_t *self, const uint8_t *id, size_t id_len, cons
     ab_log_info("node %s (%s, pid %" PRIu32 " on %s) registered, session %" PRIu64, msg->name,
                 ab_role_name(msg->role), msg->pid, msg->host, node->session);
 
-    ab_ctl_msg_t welcome;
-    memset(&welcome, 0, sizeof welcome);
-    welcome.cmd = AB_CMD_WELCOME;
-    welcome.session = node->session;
-    welcome.heartbeat_ms = (uint32_t)self->heartbeat_ms;
-    snprintf(welcome.data_in, sizeof welcome.data_in, "%s", self->data_in_endpoint);
-    snprintf(welcome.data_out, sizeof welcome.data_out, "%s", self->data_out_endpoint);
-    s_send_ctl(self, id, id_len, &welcome);
+    s_send_welcome(self, node);
 }
 
 static void s_pack_str_kv(msgpack_packer *pk, const char *key, const char *value)
@@ -648,10 +665,25 @@ static uint64_t s_first_recoverable(ab_broker_t *self, s_stream_t *stream)
     if (stream->history && !ab_history_empty(stream->history))
         first = ab_history_oldest(stream->history);
     s_node_t *publisher = stream->publisher[0] ? s_node_by_name(self, stream->publisher) : NULL;
-    if (publisher) {
-        for (uint32_t i = 0; i < publisher->n_stats; i++)
-            if (strcmp(publisher->stats[i].name, "retained_from") == 0 && publisher->stats[i].value < first)
-                first = publisher->stats[i].value;
+    /* A history younger than its window (the broker started recently) says
+     * nothing of what the publisher still holds: until the publisher's
+     * heartbeat tells, the answer is "not known". */
+    bool history_full = stream->history && !ab_history_empty(stream->history) &&
+                        ab_history_newest(stream->history) + 1 >= ab_history_capacity(stream->history) &&
+                        ab_history_oldest(stream->history) ==
+                            ab_history_newest(stream->history) + 1 - ab_history_capacity(stream->history);
+    if (!history_full && (!publisher || !publisher->stats_ns))
+        return 0;
+    for (uint32_t i = 0; publisher && i < publisher->n_stats; i++) {
+        if (strcmp(publisher->stats[i].name, "retained_from") != 0)
+            continue;
+        /* Its store has moved on since it said so, by the blocks published
+         * since its heartbeat (plus a margin). */
+        double seconds = (double)(ab_clock_mono_ns() - publisher->stats_ns) / 1e9 + 0.2;
+        double blocks_per_second = stream->block_frames ? (double)stream->rate / stream->block_frames : 0;
+        uint64_t now_from = publisher->stats[i].value + (uint64_t)(seconds * blocks_per_second);
+        if (now_from < first)
+            first = now_from;
     }
     return first == UINT64_MAX ? 0 : first; /* 0: not known (yet) */
 }
@@ -701,10 +733,12 @@ static void s_on_replay(ab_broker_t *self, const uint8_t *id, size_t id_len, con
         zmq_msg_t copy;
         zmq_msg_init(&copy);
         zmq_msg_copy(&copy, held);
-        if (zmq_send(self->xpub, topic, (size_t)topic_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0 &&
-            zmq_msg_send(&copy, self->xpub, ZMQ_DONTWAIT) >= 0)
-            stream->replayed++;
+        bool sent = zmq_send(self->xpub, topic, (size_t)topic_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0 &&
+                    zmq_msg_send(&copy, self->xpub, ZMQ_DONTWAIT) >= 0;
         zmq_msg_close(&copy);
+        if (!sent)
+            break; /* its queue is full: it asks again for what did not come */
+        stream->replayed++;
     }
     if (missing)
         s_request_resend(self, stream, missing_from, missing_to);
@@ -777,6 +811,7 @@ static void s_handle_control(ab_broker_t *self)
             }
             node->n_stats = msg.n_stats;
             memcpy(node->stats, msg.stats, sizeof msg.stats[0] * msg.n_stats);
+            node->stats_ns = node->last_seen_ns;
             s_send_cmd(self, id, (size_t)id_len, AB_CMD_HEARTBEAT);
             break;
         case AB_CMD_BYE:

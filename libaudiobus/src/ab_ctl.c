@@ -364,6 +364,8 @@ int ab_ctl_decode(ab_ctl_msg_t *msg, const uint8_t *data, size_t len)
     case AB_CMD_RESEND:
         if (!msg->stream[0])
             return AB_EMISSING;
+        if (!ab_stream_name_valid(msg->stream))
+            return AB_ENAME;
         if (msg->from_seq > msg->to_seq && !(msg->cmd == AB_CMD_REPLAY && msg->backlog_ms))
             return AB_ERANGE;
         return 0;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "ab_zutil.h"
 #include "audiobus/ab_clock.h"
 #include "audiobus/ab_endpoint.h"
 #include "audiobus/ab_error.h"
@@ -56,9 +57,7 @@ static void *s_dealer(void *ctx, const char *endpoint)
     zmq_setsockopt(dealer, ZMQ_LINGER, &linger, sizeof linger);
     int64_t max_size = AB_LISTING_REPLY_MAX;
     zmq_setsockopt(dealer, ZMQ_MAXMSGSIZE, &max_size, sizeof max_size);
-    int reconnect = 100, reconnect_max = 2000;
-    zmq_setsockopt(dealer, ZMQ_RECONNECT_IVL, &reconnect, sizeof reconnect);
-    zmq_setsockopt(dealer, ZMQ_RECONNECT_IVL_MAX, &reconnect_max, sizeof reconnect_max);
+    ab_zutil_set_liveness(dealer);
     if (zmq_connect(dealer, endpoint) != 0) {
         zmq_close(dealer);
         return NULL;
@@ -239,9 +238,10 @@ int ab_node_poll(ab_node_t *self, int timeout_ms)
         rc = AB_ETIMEOUT;
     }
     if (!self->registered && self->hello_sent && now >= self->next_heartbeat_ns) {
-        /* Keep offering hello until a broker answers (it may be restarting). */
+        /* Keep offering hello until a broker answers (it may be restarting),
+         * every 3 intervals: hellos queue up while the network is down. */
         s_send(self, &self->hello);
-        self->next_heartbeat_ns = now + (int64_t)self->heartbeat_ms * 1000000;
+        self->next_heartbeat_ns = now + 3 * (int64_t)self->heartbeat_ms * 1000000;
     }
     return rc;
 }

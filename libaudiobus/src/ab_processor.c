@@ -35,7 +35,7 @@
 #define AB_HOST_SUB_HWM 16384
 #define AB_HOST_GAP_RECORD 0xFE    /* in_ring record type: frames lost for good */
 #define AB_HOST_REPAIR_WINDOW 8192 /* blocks held while a hole is repaired */
-#define AB_HOST_REPAIR_RETRY_MS 500
+#define AB_HOST_REPAIR_RETRY_MS 200
 
 /* A block as queued for the processing thread, followed by its samples. */
 typedef struct {
@@ -435,6 +435,11 @@ static void s_repair_request(void *user, uint64_t from_seq, uint64_t to_seq, uin
     size_t len;
     if (ab_ctl_encode(&msg, buf, sizeof buf, &len) == 0)
         zmq_send(self->replay_dealer, buf, len, ZMQ_DONTWAIT);
+    if (backlog_ms)
+        ab_log_debug("asking the broker for the last %u ms of %s", backlog_ms, self->stream);
+    else
+        ab_log_debug("asking the broker for blocks %" PRIu64 "..%" PRIu64 " of %s again", from_seq, to_seq,
+                     self->stream);
 }
 
 /* Answers to replay requests. */
@@ -570,6 +575,7 @@ static void *s_receiver(void *arg)
     zmq_setsockopt(sub, ZMQ_RCVHWM, &hwm, sizeof hwm);
     zmq_setsockopt(sub, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(sub, ZMQ_MAXMSGSIZE, &max_size, sizeof max_size);
+    ab_zutil_set_liveness(sub);
     uint8_t topic[AB_TOPIC_MAX];
     size_t topic_len = ab_topic_for_stream(self->stream, topic);
     /* The stream first, the link topic last: when the broker sees the link
@@ -582,6 +588,8 @@ static void *s_receiver(void *arg)
         goto done;
     }
     self->replay_dealer = zmq_socket(self->ctx, ZMQ_DEALER);
+    if (self->replay_dealer)
+        ab_zutil_set_liveness(self->replay_dealer);
     if (!self->replay_dealer || zmq_setsockopt(self->replay_dealer, ZMQ_LINGER, &linger, sizeof linger) ||
         zmq_connect(self->replay_dealer, self->broker) != 0) {
         s_host_fail(self, "cannot connect to the broker for replays");

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <zmq.h>
 
+#include "ab_zutil.h"
 #include "audiobus/ab_clock.h"
 #include "audiobus/ab_endpoint.h"
 #include "audiobus/ab_error.h"
@@ -33,6 +34,7 @@ ab_pub_t *ab_pub_new(void *zmq_ctx, const char *endpoint, int hwm)
     zmq_setsockopt(self->socket, ZMQ_LINGER, &linger, sizeof linger);
     int64_t max_size = 1024; /* only subscriptions come back */
     zmq_setsockopt(self->socket, ZMQ_MAXMSGSIZE, &max_size, sizeof max_size);
+    ab_zutil_set_liveness(self->socket);
     if (zmq_connect(self->socket, endpoint) != 0) {
         ab_pub_destroy(&self);
         return NULL;

@@ -84,7 +84,7 @@ ab_recorder_t *ab_recorder_new(void *zmq_ctx, const ab_recorder_config_t *config
     self->resend_requests = ab_ring_new(256 * sizeof(s_range_t));
     self->source = ab_source_new(&config->source, error, error_len);
     if (!self->source) {
-        free(self);
+        ab_recorder_destroy(&self);
         return NULL;
     }
     self->block_frames = config->source.block_frames ? config->source.block_frames : 256;

@@ -26,6 +26,8 @@ struct ab_repair {
 
     bool waiting;      /* expected is missing while later blocks are held */
     int64_t waiting_since, last_request;
+    uint64_t requested_from, requested_to; /* the last range asked for */
+    uint64_t lost_below;    /* the broker said nothing below this can be had */
     uint64_t highest_seen;
 
     bool backlog_waiting;
@@ -170,12 +172,36 @@ static void s_flush(ab_repair_t *self)
     self->waiting = false;
 }
 
+/* Ask for the hole in chunks the broker's per-subscriber queue can take;
+ * the next chunk is asked for as soon as this one has arrived. */
+#define AB_REPAIR_CHUNK 128
+
 static void s_request(ab_repair_t *self, int64_t now)
 {
     uint64_t lowest = s_lowest_held(self);
-    if (lowest > self->expected)
-        self->cb.request(self->cb.user, self->expected, lowest - 1, 0);
+    /* Nothing below lost_below can be had: ask from there. */
+    uint64_t from = self->lost_below > self->expected ? self->lost_below : self->expected;
+    if (lowest > from) {
+        uint64_t to = lowest - 1;
+        if (to - from >= AB_REPAIR_CHUNK)
+            to = from + AB_REPAIR_CHUNK - 1;
+        self->cb.request(self->cb.user, from, to, 0);
+        self->requested_from = from;
+        self->requested_to = to;
+    }
     self->last_request = now;
+}
+
+/* What the broker said is gone: give it up once the frame range is known
+ * (the first block still to be had is here), or at once when nothing
+ * between is left to wait for. */
+static void s_apply_lost_below(ab_repair_t *self)
+{
+    if (!self->waiting || !self->held || self->lost_below <= self->expected)
+        return;
+    uint64_t lowest = s_lowest_held(self);
+    if (lowest <= self->lost_below)
+        s_give_up(self, lowest - 1);
 }
 
 void ab_repair_push(ab_repair_t *self, const ab_block_t *block, int64_t now_ns)
@@ -221,6 +247,7 @@ void ab_repair_push(ab_repair_t *self, const ab_block_t *block, int64_t now_ns)
         s_deliver(self, block);
         self->expected++;
         s_drain(self);
+        s_apply_lost_below(self);
         return;
     }
     /* Ahead of a hole: make room if the hole is older than the window. */
@@ -238,6 +265,7 @@ void ab_repair_push(ab_repair_t *self, const ab_block_t *block, int64_t now_ns)
         self->waiting_since = now_ns;
         s_request(self, now_ns);
     }
+    s_apply_lost_below(self);
 }
 
 void ab_repair_replaying(ab_repair_t *self, uint64_t from_seq, uint64_t to_seq, uint64_t first_seq,
@@ -257,11 +285,9 @@ void ab_repair_replaying(ab_repair_t *self, uint64_t from_seq, uint64_t to_seq, 
         }
         s_drain(self);
     }
-    if (self->started && self->held && first_seq > self->expected) {
-        /* Below first_seq nobody holds anything any more. */
-        uint64_t lowest = s_lowest_held(self);
-        s_give_up(self, (first_seq < lowest ? first_seq : lowest) - 1);
-    }
+    if (first_seq > self->lost_below)
+        self->lost_below = first_seq; /* below it nobody holds anything any more */
+    s_apply_lost_below(self);
 }
 
 void ab_repair_tick(ab_repair_t *self, int64_t now_ns)
@@ -273,12 +299,14 @@ void ab_repair_tick(ab_repair_t *self, int64_t now_ns)
             s_drain(self);
         }
     }
+    s_apply_lost_below(self);
     if (!self->waiting || !self->held)
         return;
     if (now_ns - self->waiting_since > self->give_up_ns || self->held * 4 >= self->capacity * 3) {
         s_give_up(self, s_lowest_held(self) - 1);
         self->waiting_since = now_ns;
-    } else if (now_ns - self->last_request >= self->retry_ns) {
+    } else if (now_ns - self->last_request >= self->retry_ns || self->expected > self->requested_to ||
+               (self->lost_below > self->requested_from && self->lost_below < s_lowest_held(self))) {
         s_request(self, now_ns);
     }
 }

@@ -19,3 +19,15 @@ void ab_zutil_drain(void *socket)
         zmq_msg_close(&extra);
     }
 }
+
+void ab_zutil_set_liveness(void *socket)
+{
+    int heartbeat_ivl = 1000, heartbeat_timeout = 3000, heartbeat_ttl = 3000;
+    int connect_timeout = 2000, reconnect_ivl = 100, reconnect_max = 1000;
+    zmq_setsockopt(socket, ZMQ_HEARTBEAT_IVL, &heartbeat_ivl, sizeof heartbeat_ivl);
+    zmq_setsockopt(socket, ZMQ_HEARTBEAT_TIMEOUT, &heartbeat_timeout, sizeof heartbeat_timeout);
+    zmq_setsockopt(socket, ZMQ_HEARTBEAT_TTL, &heartbeat_ttl, sizeof heartbeat_ttl);
+    zmq_setsockopt(socket, ZMQ_CONNECT_TIMEOUT, &connect_timeout, sizeof connect_timeout);
+    zmq_setsockopt(socket, ZMQ_RECONNECT_IVL, &reconnect_ivl, sizeof reconnect_ivl);
+    zmq_setsockopt(socket, ZMQ_RECONNECT_IVL_MAX, &reconnect_max, sizeof reconnect_max);
+}
