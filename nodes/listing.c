@@ -133,11 +133,46 @@ static void s_print_stats(FILE *out, json_t *stats, long long heartbeat_ms_ago)
             len += (size_t)snprintf(line + len, sizeof line - len, "  %s %lld", key,
                                     (long long)json_integer_value(value));
     }
+    for (size_t i = 0; i < len && i < sizeof line; i++) /* counter names come from the network */
+        if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+            line[i] = '?';
     fprintf(out, "%s\n", line);
+}
+
+/* Strings in a listing come from the network (host names, counter names):
+ * replace control characters so that they cannot drive the terminal. */
+static void s_tame(json_t *value)
+{
+    if (json_is_string(value)) {
+        const char *text = json_string_value(value);
+        size_t len = json_string_length(value);
+        char *copy = malloc(len + 1);
+        if (!copy)
+            return;
+        bool changed = false;
+        for (size_t i = 0; i < len; i++) {
+            unsigned char c = (unsigned char)text[i];
+            copy[i] = (char)(c < 0x20 || c == 0x7f ? '?' : c);
+            changed |= copy[i] != text[i];
+        }
+        copy[len] = '\0';
+        if (changed)
+            json_string_setn(value, copy, len);
+        free(copy);
+    } else if (json_is_array(value)) {
+        size_t i;
+        json_t *item;
+        json_array_foreach(value, i, item) s_tame(item);
+    } else if (json_is_object(value)) {
+        const char *key;
+        json_t *item;
+        json_object_foreach(value, key, item) s_tame(item);
+    }
 }
 
 void listing_print(FILE *out, json_t *root)
 {
+    s_tame(root);
     json_t *nodes = json_object_get(root, "nodes");
     json_t *streams = json_object_get(root, "streams");
     fprintf(out, "%-24s %-9s %-16s %7s %-6s %8s  %s\n", "NODE", "ROLE", "HOST", "PID", "LINKED", "AGE", "STREAMS");
