@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include <audiobus/ab_plugin.h>
+#include <audiobus/ab_text.h>
 
 #define LEVEL_FLOOR_DB (-120.0)
 #define LEVEL_MAX_CHANNELS 256
@@ -50,63 +51,12 @@ static const ab_plugin_param_info_t s_params[] = {
     {NULL, NULL, NULL},
 };
 
-/* Real-time safe text: bounded appends, no stdio, no locale. */
-static void s_put_str(char **p, char *end, const char *s)
-{
-    while (*s && *p < end - 1)
-        *(*p)++ = *s++;
-    **p = '\0';
-}
-
-static void s_put_u64(char **p, char *end, uint64_t v)
-{
-    char digits[21];
-    int n = 0;
-    do {
-        digits[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n > 0 && *p < end - 1)
-        *(*p)++ = digits[--n];
-    **p = '\0';
-}
-
-/* v with one decimal, rounded half away from zero; |v| < 1e15. */
-static void s_put_fixed1(char **p, char *end, double v)
-{
-    if (isnan(v) || fabs(v) >= 1e15) {
-        s_put_str(p, end, isnan(v) ? "nan" : (v < 0 ? "-inf" : "inf"));
-        return;
-    }
-    uint64_t tenths = (uint64_t)llround(fabs(v) * 10.0);
-    if (v < 0 && tenths > 0)
-        s_put_str(p, end, "-");
-    s_put_u64(p, end, tenths / 10);
-    s_put_str(p, end, ".");
-    s_put_u64(p, end, tenths % 10);
-}
-
 static double s_db(double power_ratio)
 {
     if (!(power_ratio > 0.0))
         return LEVEL_FLOOR_DB;
     double db = 10.0 * log10(power_ratio);
     return db > LEVEL_FLOOR_DB ? db : LEVEL_FLOOR_DB;
-}
-
-static int s_parse_bool(const char *text, int *out)
-{
-    if (strcmp(text, "1") == 0 || strcmp(text, "true") == 0 || strcmp(text, "yes") == 0 ||
-        strcmp(text, "on") == 0) {
-        *out = 1;
-        return 0;
-    }
-    if (strcmp(text, "0") == 0 || strcmp(text, "false") == 0 || strcmp(text, "no") == 0 ||
-        strcmp(text, "off") == 0) {
-        *out = 0;
-        return 0;
-    }
-    return -1;
 }
 
 static int s_parse_seconds(const char *text, double *out)
@@ -140,7 +90,7 @@ static void *s_create(const ab_plugin_host_t *host, const ab_plugin_param_t *par
                 return NULL;
             }
         } else if (strcmp(key, "publish") == 0) {
-            if (s_parse_bool(value, &publish) != 0) {
+            if (ab_text_parse_bool(value, &publish) != 0) {
                 snprintf(error, error_len, "level: bad value \"%s\" for publish (expected 1 or 0)", value);
                 return NULL;
             }
@@ -243,17 +193,17 @@ static void s_report(level_t *self)
     double n = (double)self->summary_frames;
     double peak = self->sum_peak[loudest];
     char line[96], *p = line, *end = line + sizeof line;
-    s_put_str(&p, end, "rms ");
-    s_put_fixed1(&p, end, s_db(self->sum_sumsq[loudest] / n));
-    s_put_str(&p, end, " dBFS peak ");
-    s_put_fixed1(&p, end, s_db(peak * peak));
-    s_put_str(&p, end, " dBFS (ch");
-    s_put_u64(&p, end, loudest);
+    ab_text_put_str(&p, end, "rms ");
+    ab_text_put_fixed1(&p, end, s_db(self->sum_sumsq[loudest] / n));
+    ab_text_put_str(&p, end, " dBFS peak ");
+    ab_text_put_fixed1(&p, end, s_db(peak * peak));
+    ab_text_put_str(&p, end, " dBFS (ch");
+    ab_text_put_u64(&p, end, loudest);
     if (self->channels > 1) {
-        s_put_str(&p, end, ", loudest of ");
-        s_put_u64(&p, end, self->channels);
+        ab_text_put_str(&p, end, ", loudest of ");
+        ab_text_put_u64(&p, end, self->channels);
     }
-    s_put_str(&p, end, ")");
+    ab_text_put_str(&p, end, ")");
     self->host->log(self->host->host_data, AB_PLUGIN_LOG_INFO, line);
     for (uint32_t c = 0; c < self->channels; c++) {
         self->sum_sumsq[c] = 0.0;
@@ -271,13 +221,13 @@ static int32_t s_process(void *instance, const ab_plugin_block_t *block)
         self->skipped_blocks++;
         if (self->frames_since_warning >= self->rate) {
             char line[96], *p = line, *end = line + sizeof line;
-            s_put_str(&p, end, "skipping blocks of ");
-            s_put_u64(&p, end, block->channels);
-            s_put_str(&p, end, " channels (expected ");
-            s_put_u64(&p, end, ch);
-            s_put_str(&p, end, "), ");
-            s_put_u64(&p, end, self->skipped_blocks);
-            s_put_str(&p, end, " so far");
+            ab_text_put_str(&p, end, "skipping blocks of ");
+            ab_text_put_u64(&p, end, block->channels);
+            ab_text_put_str(&p, end, " channels (expected ");
+            ab_text_put_u64(&p, end, ch);
+            ab_text_put_str(&p, end, "), ");
+            ab_text_put_u64(&p, end, self->skipped_blocks);
+            ab_text_put_str(&p, end, " so far");
             self->host->log(self->host->host_data, AB_PLUGIN_LOG_WARN, line);
             self->frames_since_warning = 0;
         }

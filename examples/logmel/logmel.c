@@ -24,6 +24,7 @@
 
 #include <audiobus/ab_mel.h>
 #include <audiobus/ab_plugin.h>
+#include <audiobus/ab_text.h>
 
 #define LOGMEL_MAX_CHANNELS 256
 
@@ -75,42 +76,6 @@ static const ab_plugin_param_info_t s_params[] = {
     {NULL, NULL, NULL},
 };
 
-/* Real-time safe text: bounded appends, no stdio, no locale. */
-static void s_put_str(char **p, char *end, const char *s)
-{
-    while (*s && *p < end - 1)
-        *(*p)++ = *s++;
-    **p = '\0';
-}
-
-static void s_put_u64(char **p, char *end, uint64_t v)
-{
-    char digits[21];
-    int n = 0;
-    do {
-        digits[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n > 0 && *p < end - 1)
-        *(*p)++ = digits[--n];
-    **p = '\0';
-}
-
-/* v with one decimal, rounded half away from zero. */
-static void s_put_fixed1(char **p, char *end, double v)
-{
-    if (isnan(v) || fabs(v) >= 1e15) {
-        s_put_str(p, end, isnan(v) ? "nan" : (v < 0 ? "-inf" : "inf"));
-        return;
-    }
-    uint64_t tenths = (uint64_t)llround(fabs(v) * 10.0);
-    if (v < 0 && tenths > 0)
-        s_put_str(p, end, "-");
-    s_put_u64(p, end, tenths / 10);
-    s_put_str(p, end, ".");
-    s_put_u64(p, end, tenths % 10);
-}
-
 static int s_parse_uint(const char *text, unsigned long max, uint32_t *out)
 {
     char *end = NULL;
@@ -131,21 +96,6 @@ static int s_parse_hz(const char *text, double *out)
         return -1;
     *out = v;
     return 0;
-}
-
-static int s_parse_bool(const char *text, int *out)
-{
-    if (strcmp(text, "1") == 0 || strcmp(text, "true") == 0 || strcmp(text, "yes") == 0 ||
-        strcmp(text, "on") == 0) {
-        *out = 1;
-        return 0;
-    }
-    if (strcmp(text, "0") == 0 || strcmp(text, "false") == 0 || strcmp(text, "no") == 0 ||
-        strcmp(text, "off") == 0) {
-        *out = 0;
-        return 0;
-    }
-    return -1;
 }
 
 static void *s_create(const ab_plugin_host_t *host, const ab_plugin_param_t *params, uint32_t n_params,
@@ -205,7 +155,7 @@ static void *s_create(const ab_plugin_host_t *host, const ab_plugin_param_t *par
                 return NULL;
             }
         } else if (strcmp(key, "publish") == 0) {
-            if (s_parse_bool(value, &publish) != 0) {
+            if (ab_text_parse_bool(value, &publish) != 0) {
                 snprintf(error, error_len, "logmel: bad value \"%s\" for publish (expected 1 or 0)", value);
                 return NULL;
             }
@@ -403,16 +353,16 @@ static void s_report(logmel_t *self)
     float center = 0.0f;
     ab_logmel_band_hz(self->mel, loudest, NULL, &center, NULL);
     char line[128], *p = line, *end = line + sizeof line;
-    s_put_u64(&p, end, self->sum_frames);
-    s_put_str(&p, end, " frames, mean ");
-    s_put_fixed1(&p, end, self->sum_db / ((double)self->sum_frames * self->n_mels));
-    s_put_str(&p, end, " dB, max ");
-    s_put_fixed1(&p, end, self->max_db);
-    s_put_str(&p, end, " dB, loudest band ");
-    s_put_u64(&p, end, loudest);
-    s_put_str(&p, end, " (");
-    s_put_u64(&p, end, (uint64_t)llround(center));
-    s_put_str(&p, end, " Hz)");
+    ab_text_put_u64(&p, end, self->sum_frames);
+    ab_text_put_str(&p, end, " frames, mean ");
+    ab_text_put_fixed1(&p, end, self->sum_db / ((double)self->sum_frames * self->n_mels));
+    ab_text_put_str(&p, end, " dB, max ");
+    ab_text_put_fixed1(&p, end, self->max_db);
+    ab_text_put_str(&p, end, " dB, loudest band ");
+    ab_text_put_u64(&p, end, loudest);
+    ab_text_put_str(&p, end, " (");
+    ab_text_put_u64(&p, end, (uint64_t)llround(center));
+    ab_text_put_str(&p, end, " Hz)");
     self->host->log(self->host->host_data, AB_PLUGIN_LOG_INFO, line);
     s_summary_reset(self);
 }

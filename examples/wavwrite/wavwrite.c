@@ -39,6 +39,7 @@
 #include <sndfile.h>
 
 #include <audiobus/ab_plugin.h>
+#include <audiobus/ab_text.h>
 #include <audiobus/ab_ring.h>
 
 #define WAVWRITE_MAX_CHANNELS 256
@@ -96,27 +97,6 @@ static const ab_plugin_param_info_t s_params[] = {
     {"buffer", "10", "seconds of audio buffered between the stream and the disk"},
     {NULL, NULL, NULL},
 };
-
-/* Real-time safe text: bounded appends, no stdio, no locale. */
-static void s_put_str(char **p, char *end, const char *s)
-{
-    while (*s && *p < end - 1)
-        *(*p)++ = *s++;
-    **p = '\0';
-}
-
-static void s_put_u64(char **p, char *end, uint64_t v)
-{
-    char digits[21];
-    int n = 0;
-    do {
-        digits[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n > 0 && *p < end - 1)
-        *(*p)++ = digits[--n];
-    **p = '\0';
-}
 
 static size_t s_sample_bytes(uint32_t format)
 {
@@ -468,17 +448,17 @@ static void s_report(wavwrite_t *self)
         return;
     char line[160], *p = line, *end = line + sizeof line;
     if (dropped != self->reported_dropped) {
-        s_put_str(&p, end, "dropped ");
-        s_put_u64(&p, end, dropped - self->reported_dropped);
-        s_put_str(&p, end, " frames, the disk is behind (");
-        s_put_u64(&p, end, dropped);
-        s_put_str(&p, end, " in all)");
+        ab_text_put_str(&p, end, "dropped ");
+        ab_text_put_u64(&p, end, dropped - self->reported_dropped);
+        ab_text_put_str(&p, end, " frames, the disk is behind (");
+        ab_text_put_u64(&p, end, dropped);
+        ab_text_put_str(&p, end, " in all)");
     }
     if (skipped != self->reported_skipped) {
-        s_put_str(&p, end, dropped != self->reported_dropped ? "; " : "");
-        s_put_str(&p, end, "skipped ");
-        s_put_u64(&p, end, skipped - self->reported_skipped);
-        s_put_str(&p, end, " blocks of another channel count, rate or format");
+        ab_text_put_str(&p, end, dropped != self->reported_dropped ? "; " : "");
+        ab_text_put_str(&p, end, "skipped ");
+        ab_text_put_u64(&p, end, skipped - self->reported_skipped);
+        ab_text_put_str(&p, end, " blocks of another channel count, rate or format");
     }
     self->host->log(self->host->host_data, AB_PLUGIN_LOG_WARN, line);
     self->reported_dropped = dropped;

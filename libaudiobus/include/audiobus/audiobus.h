@@ -19,5 +19,6 @@
 #include "ab_pub.h"
 #include "ab_ring.h"
 #include "ab_signal.h"
+#include "ab_text.h"
 
 #endif
