@@ -121,10 +121,15 @@ static void s_join(json_t *arr, char *out, size_t cap)
 }
 
 /* The node's counters from its last heartbeat, on an indented line. */
-static void s_print_stats(FILE *out, json_t *stats, long long heartbeat_ms_ago)
+static void s_print_stats(FILE *out, json_t *node)
 {
     char line[1024];
-    size_t len = (size_t)snprintf(line, sizeof line, "    heard %.1fs ago", (double)heartbeat_ms_ago / 1000.0);
+    size_t len = (size_t)snprintf(line, sizeof line, "    heard %.1fs ago",
+                                  (double)json_integer_value(json_object_get(node, "heartbeat_ms_ago")) / 1000.0);
+    if (json_array_size(json_object_get(node, "inputs")))
+        len += (size_t)snprintf(line + len, sizeof line - len, "  lag %lld",
+                                (long long)json_integer_value(json_object_get(node, "lag")));
+    json_t *stats = json_object_get(node, "stats");
     const char *key;
     json_t *value;
     json_object_foreach(stats, key, value)
@@ -190,7 +195,7 @@ void listing_print(FILE *out, json_t *root)
         fprintf(out, "%-24s %-9s %-16s %7lld %-6s %7.1fs  %s\n", s_str(node, "name"), s_str(node, "role"),
                 s_str(node, "host"), s_int(node, "pid"), json_is_true(json_object_get(node, "linked")) ? "yes" : "no",
                 (double)s_int(node, "age_ms") / 1000.0, streams_text);
-        s_print_stats(out, json_object_get(node, "stats"), s_int(node, "heartbeat_ms_ago"));
+        s_print_stats(out, node);
     }
     if (json_array_size(nodes) == 0)
         fprintf(out, "(no nodes)\n");

@@ -558,10 +558,24 @@ static void s_pack_uint_kv(msgpack_packer *pk, const char *key, uint64_t value)
     msgpack_pack_uint64(pk, value);
 }
 
-static void s_pack_node(msgpack_packer *pk, const s_node_t *node, int64_t now)
+/* Blocks a processor is behind the newest of its first input: the stream's
+ * last seq minus the last seq it handed to its plugin (its heartbeat). */
+static uint64_t s_lag(ab_broker_t *self, const s_node_t *node)
+{
+    if (node->hello.n_inputs == 0)
+        return 0;
+    const s_stream_t *stream = zhashx_lookup(self->streams, node->hello.inputs[0]);
+    for (uint32_t i = 0; stream && i < node->n_stats; i++)
+        if (strcmp(node->stats[i].name, "last_seq") == 0)
+            return stream->last_seq > node->stats[i].value ? stream->last_seq - node->stats[i].value : 0;
+    return 0;
+}
+
+static void s_pack_node(ab_broker_t *self, msgpack_packer *pk, const s_node_t *node, int64_t now)
 {
     const ab_ctl_msg_t *h = &node->hello;
-    msgpack_pack_map(pk, 11);
+    msgpack_pack_map(pk, 12);
+    s_pack_uint_kv(pk, "lag", s_lag(self, node));
     s_pack_str_kv(pk, "name", h->name);
     s_pack_str_kv(pk, "role", ab_role_name(h->role));
     s_pack_str_kv(pk, "host", h->host);
@@ -623,7 +637,7 @@ static void s_on_list(ab_broker_t *self, const uint8_t *id, size_t id_len)
     ab_mp_pack_key(&pk, "nodes");
     msgpack_pack_array(&pk, (uint32_t)zhashx_size(self->nodes));
     for (s_node_t *node = zhashx_first(self->nodes); node; node = zhashx_next(self->nodes))
-        s_pack_node(&pk, node, now);
+        s_pack_node(self, &pk, node, now);
     ab_mp_pack_key(&pk, "streams");
     msgpack_pack_array(&pk, (uint32_t)zhashx_size(self->streams));
     for (s_stream_t *s = zhashx_first(self->streams); s; s = zhashx_next(self->streams))

@@ -802,7 +802,7 @@ static void s_stats(void *user, ab_ctl_msg_t *msg)
     ab_ctl_stat_set(msg, "repaired", atomic_load(&self->repaired));
     ab_ctl_stat_set(msg, "duplicates", atomic_load(&self->duplicates));
     ab_ctl_stat_set(msg, "lost_frames", atomic_load(&self->lost_frames));
-    ab_ctl_stat_set(msg, "lag", atomic_load(&self->pending) + ab_ring_read_space(self->in_ring) / 1024);
+    ab_ctl_stat_set(msg, "held", atomic_load(&self->pending)); /* blocks waiting for a missing one */
 }
 
 /* A crash inside the plugin takes down this process only; say whose. */
