@@ -223,12 +223,23 @@ def wait_linked(endpoint, names, timeout=10):
     return wait_for(all_linked, timeout)
 
 
+def _broker_log_line(broker_node, text, timeout=5):
+    """The first line of the broker's log holding text. The broker writes its
+    ready file before it logs its endpoints: wait up to timeout seconds."""
+    deadline = time.time() + timeout
+    while True:
+        for line in broker_node.output().splitlines():
+            if text in line:
+                return line
+        if time.time() >= deadline or broker_node.proc.poll() is not None:
+            return None
+        time.sleep(0.02)
+
+
 def data_out_endpoint(broker_node):
     """The broker's data-out endpoint, from its log line."""
-    for line in broker_node.output().splitlines():
-        if "data out " in line:
-            return line.split("data out ")[1].split()[0]
-    return None
+    line = _broker_log_line(broker_node, "data out ")
+    return line.split("data out ")[1].split()[0] if line else None
 
 
 def read_wav(path):
@@ -269,10 +280,8 @@ def write_wav(path, rate, channels, fmt, raw):
 
 def data_in_endpoint(broker_node):
     """The broker's data-in endpoint, from its log line."""
-    for line in broker_node.output().splitlines():
-        if "data in " in line:
-            return line.split("data in ")[1].split(",")[0].split()[0]
-    return None
+    line = _broker_log_line(broker_node, "data in ")
+    return line.split("data in ")[1].split(",")[0].split()[0] if line else None
 
 
 def run_capped(args, timeout=20, env=None):

@@ -2,6 +2,7 @@
 #include "ab_history.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct {
     bool used;
@@ -81,8 +82,13 @@ bool ab_history_put(ab_history_t *self, uint64_t seq, uint64_t frame0, uint32_t 
     s_slot_t *slot = &self->slots[seq % self->capacity];
     if (slot->used)
         zmq_msg_close(&slot->msg);
-    zmq_msg_init(&slot->msg);
-    zmq_msg_copy(&slot->msg, msg);
+    /* A copy of its own: a zmq_msg_copy would share (and pin) libzmq's
+     * whole receive buffer, many times the block's size. */
+    if (zmq_msg_init_size(&slot->msg, zmq_msg_size(msg)) != 0) {
+        slot->used = false;
+        return false;
+    }
+    memcpy(zmq_msg_data(&slot->msg), zmq_msg_data(msg), zmq_msg_size(msg));
     slot->used = true;
     slot->seq = seq;
     slot->frame0 = frame0;

@@ -1,7 +1,6 @@
 /* ab_history.h - the broker's memory of one stream: the last blocks it
- * relayed, indexed by sequence number, held as ZeroMQ messages that share
- * their bytes with the ones sent (zmq_msg_copy counts references; nothing
- * is copied). Used to replay what a processor missed and to drop
+ * relayed, indexed by sequence number, each held as a ZeroMQ message of
+ * its own (so the memory kept is the blocks' own size). Used to replay what a processor missed and to drop
  * duplicates of what was already relayed. [the broker's thread] */
 #ifndef AUDIOBUS_AB_HISTORY_H_INCLUDED
 #define AUDIOBUS_AB_HISTORY_H_INCLUDED
@@ -31,7 +30,7 @@ bool ab_history_empty(const ab_history_t *self);
 uint64_t ab_history_newest(const ab_history_t *self);
 uint64_t ab_history_oldest(const ab_history_t *self);
 
-/* Store a reference to msg under seq (replacing any older block in its
+/* Store a copy of msg under seq (replacing any older block in its
  * slot). A seq too old for the window is not stored. Returns false then. */
 bool ab_history_put(ab_history_t *self, uint64_t seq, uint64_t frame0, uint32_t frames, zmq_msg_t *msg);
 

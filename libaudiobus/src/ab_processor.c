@@ -382,7 +382,6 @@ static void s_queue_block(ab_processor_t *self, const ab_block_t *block)
     header.bytes = (uint32_t)block->samples_len;
     header.type = (uint8_t)block->type;
     header.format = (uint8_t)block->format;
-    atomic_store(&self->last_seq, block->seq);
     if (self->drop_pending ||
         ab_ring_write2(self->in_ring, &header, sizeof header, block->samples, block->samples_len) != 0) {
         uint64_t dropped = atomic_fetch_add(&self->dropped, 1) + 1;
@@ -728,6 +727,7 @@ static void s_process_block(ab_processor_t *self, const s_in_header_t *h)
         done += n;
     }
     atomic_fetch_add(&self->processed, 1);
+    atomic_store(&self->last_seq, h->seq); /* handed to the plugin: the broker's lag counts from here */
 }
 
 static void *s_worker(void *arg)

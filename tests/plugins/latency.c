@@ -189,9 +189,18 @@ static void s_deactivate(void *p)
     size_t gaps_path_len = strlen(self->path) + sizeof ".gaps";
     char *gaps_path = malloc(gaps_path_len);
     FILE *f = fopen(self->path, mode);
-    FILE *g = gaps_path ? (snprintf(gaps_path, gaps_path_len, "%s.gaps", self->path), fopen(gaps_path, mode)) : NULL;
-    if (!f || !g) {
-        snprintf(message, sizeof message, "cannot write %s%s: %s", self->path, f ? ".gaps" : "", strerror(errno));
+    if (!f) {
+        snprintf(message, sizeof message, "cannot write %s: %s", self->path, strerror(errno));
+        s_log(self, AB_PLUGIN_LOG_ERROR, message);
+    }
+    FILE *g = NULL;
+    if (gaps_path) {
+        snprintf(gaps_path, gaps_path_len, "%s.gaps", self->path);
+        g = fopen(gaps_path, mode);
+    }
+    if (!g) {
+        snprintf(message, sizeof message, "cannot write %s.gaps: %s", self->path,
+                 gaps_path ? strerror(errno) : "out of memory");
         s_log(self, AB_PLUGIN_LOG_ERROR, message);
     }
     if (f) {
