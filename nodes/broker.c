@@ -90,7 +90,7 @@ int cmd_broker(int argc_in, char **argv_in)
                 rc = cli_usage_error("broker", "bad --hwm \"%s\" (expected 1..10000000 blocks)", optarg);
             config.subscriber_hwm = (int)value;
             break;
-        default: rc = cli_usage_error("broker", "unexpected argument"); break;
+        default: rc = cli_usage_error("broker", "unknown option or missing value (named on the line above)"); break;
         }
     }
     if (rc == 0 && optind < argc)

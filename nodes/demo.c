@@ -151,7 +151,7 @@ int cmd_demo(int argc_in, char **argv_in)
             if (!cli_parse_double(optarg, 0.1, 86400, &duration))
                 rc = cli_usage_error("demo", "bad --duration \"%s\" (expected 0.1..86400 seconds)", optarg);
             break;
-        default: rc = cli_usage_error("demo", "unexpected argument"); break;
+        default: rc = cli_usage_error("demo", "unknown option or missing value (named on the line above)"); break;
         }
     }
     if (rc == 0 && optind < argc)

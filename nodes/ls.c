@@ -76,7 +76,7 @@ int cmd_ls(int argc_in, char **argv_in)
             if (!cli_parse_u32(optarg, 1, 3600000, &timeout_ms))
                 rc = cli_usage_error("ls", "bad --timeout-ms \"%s\" (expected 1..3600000)", optarg);
             break;
-        default: rc = cli_usage_error("ls", "unexpected argument"); break;
+        default: rc = cli_usage_error("ls", "unknown option or missing value (named on the line above)"); break;
         }
     }
     if (rc == 0 && optind < argc)

@@ -110,7 +110,7 @@ int cmd_process(int argc_in, char **argv_in)
             n_params++;
             break;
         }
-        default: rc = cli_usage_error("process", "unexpected argument"); break;
+        default: rc = cli_usage_error("process", "unknown option or missing value (named on the line above)"); break;
         }
     }
     if (rc == 0 && optind < argc)

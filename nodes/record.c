@@ -129,7 +129,7 @@ int cmd_record(int argc_in, char **argv_in)
             if (!cli_parse_double(optarg, 0.1, 3600, &config.history_seconds))
                 rc = cli_usage_error("record", "bad --history \"%s\" (expected 0.1..3600 seconds)", optarg);
             break;
-        default: rc = cli_usage_error("record", "unexpected argument"); break;
+        default: rc = cli_usage_error("record", "unknown option or missing value (named on the line above)"); break;
         }
     }
     (void)value;

@@ -103,6 +103,7 @@ struct ab_processor {
     bool active;
     ab_plugin_format_t format;
     float *f32;   /* AB_HOST_MAX_FRAMES x channels, from activation */
+    float *result_samples; /* receive thread: one result being published */
     uint8_t *raw; /* AB_BLOCK_MAX_SAMPLE_BYTES */
 
     /* counters, read by the control thread for heartbeats and the report */
@@ -267,12 +268,14 @@ ab_processor_t *ab_processor_new(void *zmq_ctx, const ab_processor_config_t *con
     self->out_ring = ab_ring_new(AB_HOST_OUT_QUEUE);
     self->log_ring = ab_ring_new(AB_HOST_LOG_QUEUE * sizeof(s_log_record_t));
     self->raw = malloc(AB_BLOCK_MAX_SAMPLE_BYTES);
+    self->result_samples = malloc(AB_BLOCK_MAX_SAMPLE_BYTES);
     self->backlog_ms = (uint32_t)(config->backlog_seconds * 1000.0);
     self->repair_seconds = config->repair_seconds > 0 ? config->repair_seconds : 12.0;
     ab_repair_callbacks_t callbacks = {s_repair_deliver, s_repair_lost, s_repair_request, self};
     self->repair = ab_repair_new(&callbacks, AB_HOST_REPAIR_WINDOW, (int)(self->repair_seconds * 1000),
                                  AB_HOST_REPAIR_RETRY_MS);
-    if (!self->in_ring || !self->out_ring || !self->log_ring || !self->raw || !self->repair) {
+    if (!self->in_ring || !self->out_ring || !self->log_ring || !self->raw || !self->result_samples ||
+        !self->repair) {
         snprintf(error, error_len, "out of memory for a %zu-byte processing queue", queue);
         ab_processor_destroy(&self);
         return NULL;
@@ -342,6 +345,7 @@ void ab_processor_destroy(ab_processor_t **self_p)
     ab_repair_destroy(&self->repair);
     free(self->f32);
     free(self->raw);
+    free(self->result_samples);
     sem_destroy(&self->in_ready);
     free(self);
     *self_p = NULL;
@@ -496,7 +500,7 @@ static void s_receive_blocks(ab_processor_t *self, void *sub)
 /* Publish queued results while the data link is up; keep them otherwise. */
 static void s_publish_results(ab_processor_t *self, ab_pub_t *pub)
 {
-    static float samples[AB_BLOCK_MAX_SAMPLE_BYTES / sizeof(float)];
+    float *samples = self->result_samples;
     s_out_header_t header;
     while (ab_ring_peek(self->out_ring, &header, sizeof header) == 0) {
         if (!ab_pub_wait_ready(pub, 0))
