@@ -85,6 +85,11 @@ def check(condition, what, *values):
     return condition
 
 
+def all_passed():
+    """True while no check has failed."""
+    return not _failures
+
+
 def finish():
     """Exit 0 when every check passed, 1 otherwise, after stopping nodes
     (and looking for sanitizer reports in their output)."""
