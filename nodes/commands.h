@@ -7,5 +7,7 @@ int cmd_record(int argc, char **argv);
 int cmd_process(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_play(int argc, char **argv);
+int cmd_latency(int argc, char **argv);
 
 #endif

@@ -6,20 +6,16 @@
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "children.h"
 #include "cli.h"
 #include "commands.h"
 #include "listing.h"
-
-extern char **environ;
 
 enum { OPT_DURATION = CLI_OPT_FIRST_SUBCOMMAND, OPT_SOURCE };
 
@@ -39,49 +35,6 @@ static void s_help(void)
            "shuts everything down cleanly.\n\n"
            "  --duration SECONDS   how long to record (default 10)\n"
            "  --source SPEC        what to record (see audiobus record --help)\n" CLI_COMMON_HELP);
-}
-
-static pid_t s_spawn(const char *exe, char *const argv[])
-{
-    pid_t pid;
-    int rc = posix_spawn(&pid, exe, NULL, NULL, argv, environ);
-    if (rc != 0) {
-        fprintf(stderr, "audiobus demo: cannot start %s: %s\n", argv[1], strerror(rc));
-        return -1;
-    }
-    return pid;
-}
-
-/* Wait for pid up to timeout_ms; returns its exit status, or -1 if it is
- * still running. */
-static int s_wait(pid_t pid, int timeout_ms)
-{
-    for (int waited = 0;; waited += 20) {
-        int status;
-        pid_t done = waitpid(pid, &status, WNOHANG);
-        if (done == pid)
-            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        if (done < 0)
-            return -1;
-        if (waited >= timeout_ms)
-            return -1;
-        ab_clock_sleep_ms(20);
-    }
-}
-
-/* Stop a child cleanly (SIGTERM), or hard after a grace period. */
-static int s_stop(pid_t pid, const char *what)
-{
-    if (pid <= 0)
-        return 0;
-    kill(pid, SIGTERM);
-    int status = s_wait(pid, 5000);
-    if (status < 0) {
-        fprintf(stderr, "audiobus demo: %s did not stop within 5 s; killing it\n", what);
-        kill(pid, SIGKILL);
-        status = s_wait(pid, 2000);
-    }
-    return status;
 }
 
 static bool s_read_file(const char *path, char *out, size_t cap)
@@ -182,13 +135,11 @@ int cmd_demo(int argc_in, char **argv_in)
     fflush(stdout);
 
     char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) {
+    if (!child_self_path(exe, sizeof exe)) {
         fprintf(stderr, "audiobus demo: cannot find its own executable\n");
         cli_free_args(argc, argv);
         return 1;
     }
-    exe[n] = '\0';
     char dir[] = "/tmp/audiobus-demo-XXXXXX";
     if (!mkdtemp(dir)) {
         fprintf(stderr, "audiobus demo: cannot create a temporary directory: %s\n", strerror(errno));
@@ -202,11 +153,11 @@ int cmd_demo(int argc_in, char **argv_in)
 
     char *broker_argv[] = {exe, "broker", "--bind", "tcp://127.0.0.1:*", "--ready-file", ready, "--log-level",
                            (char *)log_level, "--log-format", (char *)format, NULL};
-    pid_t broker_pid = s_spawn(exe, broker_argv);
+    pid_t broker_pid = child_start("demo", exe, broker_argv, false);
     pid_t level_pid = -1, logmel_pid = -1, recorder_pid = -1;
     int status = 1;
     for (int waited = 0; broker_pid > 0 && !s_read_file(ready, broker, sizeof broker); waited += 20) {
-        if (waited > 5000 || s_wait(broker_pid, 0) >= 0) {
+        if (waited > 5000 || child_wait(broker_pid, 0) >= 0) {
             fprintf(stderr, "audiobus demo: the broker did not start\n");
             goto shutdown;
         }
@@ -221,10 +172,10 @@ int cmd_demo(int argc_in, char **argv_in)
     char *logmel_argv[] = {exe, "process", "--broker", broker, "--stream", "demo", "--plugin", "logmel", "--name",
                            "logmel", "--exit-at-end", "--log-level", (char *)log_level, "--log-format",
                            (char *)format, NULL};
-    level_pid = s_spawn(exe, level_argv);
-    logmel_pid = s_spawn(exe, logmel_argv);
+    level_pid = child_start("demo", exe, level_argv, false);
+    logmel_pid = child_start("demo", exe, logmel_argv, false);
     for (int waited = 0; !s_processors_linked(broker); waited += 50) {
-        if (waited > 10000 || s_wait(level_pid, 0) >= 0 || s_wait(logmel_pid, 0) >= 0) {
+        if (waited > 10000 || child_wait(level_pid, 0) >= 0 || child_wait(logmel_pid, 0) >= 0) {
             fprintf(stderr, "audiobus demo: the processors did not start\n");
             goto shutdown;
         }
@@ -233,31 +184,31 @@ int cmd_demo(int argc_in, char **argv_in)
     char *record_argv[] = {exe, "record", "--broker", broker, "--stream", "demo", "--source", (char *)source,
                            "--duration", duration_text, "--name", "recorder", "--log-level", (char *)log_level,
                            "--log-format", (char *)format, NULL};
-    recorder_pid = s_spawn(exe, record_argv);
+    recorder_pid = child_start("demo", exe, record_argv, false);
     int recorder_status = -1;
-    while (recorder_pid > 0 && (recorder_status = s_wait(recorder_pid, 100)) < 0) {
+    while (recorder_pid > 0 && (recorder_status = child_wait(recorder_pid, 100)) < 0) {
         if (ab_signal_stop_requested()) {
-            recorder_status = s_stop(recorder_pid, "the recorder");
+            recorder_status = child_stop("demo", recorder_pid, "the recorder");
             break;
         }
     }
     /* The processors exit at the stream's end; give them a moment. */
-    int level_status = s_wait(level_pid, 3000);
-    int logmel_status = s_wait(logmel_pid, 3000);
+    int level_status = child_wait(level_pid, 3000);
+    int logmel_status = child_wait(logmel_pid, 3000);
     if (level_status < 0)
-        level_status = s_stop(level_pid, "the level processor");
+        level_status = child_stop("demo", level_pid, "the level processor");
     if (logmel_status < 0)
-        logmel_status = s_stop(logmel_pid, "the logmel processor");
+        logmel_status = child_stop("demo", logmel_pid, "the logmel processor");
     level_pid = logmel_pid = recorder_pid = -1;
     status = recorder_status == 0 && level_status == 0 && logmel_status == 0 ? 0 : 1;
     if (status)
         fprintf(stderr, "audiobus demo: exit statuses: recorder %d, level %d, logmel %d\n", recorder_status,
                 level_status, logmel_status);
 shutdown:
-    s_stop(recorder_pid, "the recorder");
-    s_stop(level_pid, "the level processor");
-    s_stop(logmel_pid, "the logmel processor");
-    if (s_stop(broker_pid, "the broker") != 0)
+    child_stop("demo", recorder_pid, "the recorder");
+    child_stop("demo", level_pid, "the level processor");
+    child_stop("demo", logmel_pid, "the logmel processor");
+    if (child_stop("demo", broker_pid, "the broker") != 0)
         status = 1;
     unlink(ready);
     rmdir(dir);

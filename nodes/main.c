@@ -15,6 +15,8 @@ static const struct {
     {"process", cmd_process, "run a processor plugin on a stream"},
     {"ls", cmd_ls, "list the nodes and streams a broker knows"},
     {"demo", cmd_demo, "a broker, a recorder and two processors, live, for ten seconds"},
+    {"play", cmd_play, "play a stream on an output device, through a jitter buffer"},
+    {"latency", cmd_latency, "measure the round trip of an output looped back to an input"},
 };
 
 static void s_usage(FILE *out)

@@ -409,6 +409,12 @@ static const param_set_t s_param_sets[] = {
     {"level", {"interval", "0.1", "publish", "1", NULL}},
     {"logmel", {NULL}},
     {"logmel", {"n_fft", "400", "hop", "160", "n_mels", "80", "fmin", "20", NULL}},
+    {"logmel", {"png", "$TMP/rt.png", "png_seconds", "2", "scale", "slaney", "spectrum", "magnitude", NULL}},
+    {"logmel", {"png", "$TMP/rt-ln.png", "norm", "slaney", "window", "hamming", "log", "ln", NULL}},
+    {"bandpass", {NULL}},
+    {"bandpass", {"low", "1000", "high", "2000", "n_fft", "400", "hop", "100", NULL}},
+    {"vad", {NULL}},
+    {"vad", {"min_speech_ms", "10", "min_silence_ms", "20", "hangover_ms", "0", "pre_roll_ms", "0", NULL}},
     {"wavwrite", {"path", "$TMP/rt.wav", NULL}},
     {"wavwrite", {"path", "$TMP/rt16.wav", "format", "s16", "buffer", "1", NULL}},
 };

@@ -821,7 +821,16 @@ static void s_test_logmel(const ab_plugin_descriptor_t *d)
     s_expect_refused(d, (const char *const[]){"fmin=-5", NULL}, "fmin", "-5");
     s_expect_refused(d, (const char *const[]){"fmin=4000", "fmax=300", NULL}, "fmax", "fmin");
     s_expect_refused(d, (const char *const[]){"publish=2", NULL}, "publish", "\"2\"");
-    s_expect_refused(d, (const char *const[]){"window=hamming", NULL}, "window", NULL);
+    s_expect_refused(d, (const char *const[]){"window=kaiser", NULL}, "window", "kaiser");
+    s_expect_refused(d, (const char *const[]){"scale=bark", NULL}, "scale", "bark");
+    s_expect_refused(d, (const char *const[]){"spectrum=complex", NULL}, "spectrum", "complex");
+    s_expect_refused(d, (const char *const[]){"norm=area", NULL}, "norm", "area");
+    s_expect_refused(d, (const char *const[]){"log=log10", NULL}, "log", "log10");
+    s_expect_refused(d, (const char *const[]){"floor=0", NULL}, "floor", "\"0\"");
+    s_expect_refused(d, (const char *const[]){"png=", NULL}, "png", NULL);
+    s_expect_refused(d, (const char *const[]){"png_seconds=0", NULL}, "png_seconds", "\"0\"");
+    s_expect_refused(d, (const char *const[]){"png_range=-3", NULL}, "png_range", "-3");
+    s_expect_refused(d, (const char *const[]){"winlen=25", NULL}, "winlen", NULL);
     free(mono);
     free(stereo);
 }
@@ -1194,7 +1203,9 @@ int main(int argc, char **argv)
         s_load(dir, "level", (const char *const[]){"interval", "publish", NULL}, &h_level);
     const ab_plugin_descriptor_t *logmel =
         s_load(dir, "logmel",
-               (const char *const[]){"n_mels", "n_fft", "hop", "fmin", "fmax", "publish", NULL}, &h_logmel);
+               (const char *const[]){"n_mels", "n_fft", "hop", "fmin", "fmax", "scale", "spectrum", "norm", "window",
+                                     "log", "floor", "publish", "png", "png_seconds", "png_range", NULL},
+               &h_logmel);
     const ab_plugin_descriptor_t *wav =
         s_load(dir, "wavwrite", (const char *const[]){"path", "format", "buffer", NULL}, &h_wav);
     if (level)

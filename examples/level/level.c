@@ -11,13 +11,14 @@
  * the loudest channel, e.g. "rms -23.4 dBFS peak -6.1 dBFS (ch0)".
  *
  * Full scale is 1.0 in the converted f32 samples, so a sine of amplitude 1
- * reads peak 0 dBFS and rms -3.01 dBFS.
+ * reads peak 0 dBFS and rms -3.01 dBFS. The measuring is ab_meter.h's.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <audiobus/ab_meter.h>
 #include <audiobus/ab_plugin.h>
 #include <audiobus/ab_text.h>
 
@@ -33,11 +34,9 @@ typedef struct {
     uint32_t rate;
     uint32_t channels;
     int32_t output;
-    float *features;     /* 2 * channels, one published frame */
-    double *block_sumsq; /* per channel, this block */
-    float *block_peak;
-    double *sum_sumsq; /* per channel, this interval */
-    float *sum_peak;
+    float *features;         /* 2 * channels, one published frame */
+    ab_meter_t *block_meter; /* this block */
+    ab_meter_t *sum_meter;   /* this interval */
     uint64_t interval_frames; /* frames per summary; 0 = none */
     uint64_t summary_frames;  /* frames into the current interval */
     uint64_t skipped_blocks;  /* wrong channel count */
@@ -50,14 +49,6 @@ static const ab_plugin_param_info_t s_params[] = {
     {"publish", "1", "1 = publish output \"level\" (rms_db, peak_db per channel per block), 0 = only log"},
     {NULL, NULL, NULL},
 };
-
-static double s_db(double power_ratio)
-{
-    if (!(power_ratio > 0.0))
-        return LEVEL_FLOOR_DB;
-    double db = 10.0 * log10(power_ratio);
-    return db > LEVEL_FLOOR_DB ? db : LEVEL_FLOOR_DB;
-}
 
 static int s_parse_seconds(const char *text, double *out)
 {
@@ -114,13 +105,9 @@ static void *s_create(const ab_plugin_host_t *host, const ab_plugin_param_t *par
 static void s_free_buffers(level_t *self)
 {
     free(self->features);
-    free(self->block_sumsq);
-    free(self->block_peak);
-    free(self->sum_sumsq);
-    free(self->sum_peak);
     self->features = NULL;
-    self->block_sumsq = self->sum_sumsq = NULL;
-    self->block_peak = self->sum_peak = NULL;
+    ab_meter_destroy(&self->block_meter);
+    ab_meter_destroy(&self->sum_meter);
 }
 
 static void s_deactivate(void *instance)
@@ -153,11 +140,9 @@ static int32_t s_activate(void *instance, const ab_plugin_format_t *format, char
     self->rate = format->rate;
     self->channels = ch;
     self->features = calloc(2 * (size_t)ch, sizeof(float));
-    self->block_sumsq = calloc(ch, sizeof(double));
-    self->block_peak = calloc(ch, sizeof(float));
-    self->sum_sumsq = calloc(ch, sizeof(double));
-    self->sum_peak = calloc(ch, sizeof(float));
-    if (!self->features || !self->block_sumsq || !self->block_peak || !self->sum_sumsq || !self->sum_peak) {
+    self->block_meter = ab_meter_new(ch);
+    self->sum_meter = ab_meter_new(ch);
+    if (!self->features || !self->block_meter || !self->sum_meter) {
         s_free_buffers(self);
         snprintf(error, error_len, "level: out of memory for %u channels", ch);
         return AB_PLUGIN_ERROR;
@@ -186,17 +171,16 @@ static int32_t s_activate(void *instance, const ab_plugin_format_t *format, char
 /* Log the interval's summary for its loudest channel and start the next. */
 static void s_report(level_t *self)
 {
+    const ab_meter_t *m = self->sum_meter;
     uint32_t loudest = 0;
     for (uint32_t c = 1; c < self->channels; c++)
-        if (self->sum_sumsq[c] > self->sum_sumsq[loudest])
+        if (ab_meter_sum_squares(m, c) > ab_meter_sum_squares(m, loudest))
             loudest = c;
-    double n = (double)self->summary_frames;
-    double peak = self->sum_peak[loudest];
     char line[96], *p = line, *end = line + sizeof line;
     ab_text_put_str(&p, end, "rms ");
-    ab_text_put_fixed1(&p, end, s_db(self->sum_sumsq[loudest] / n));
+    ab_text_put_fixed1(&p, end, ab_meter_rms_dbfs(m, loudest, LEVEL_FLOOR_DB));
     ab_text_put_str(&p, end, " dBFS peak ");
-    ab_text_put_fixed1(&p, end, s_db(peak * peak));
+    ab_text_put_fixed1(&p, end, ab_meter_peak_dbfs(m, loudest, LEVEL_FLOOR_DB));
     ab_text_put_str(&p, end, " dBFS (ch");
     ab_text_put_u64(&p, end, loudest);
     if (self->channels > 1) {
@@ -205,10 +189,7 @@ static void s_report(level_t *self)
     }
     ab_text_put_str(&p, end, ")");
     self->host->log(self->host->host_data, AB_PLUGIN_LOG_INFO, line);
-    for (uint32_t c = 0; c < self->channels; c++) {
-        self->sum_sumsq[c] = 0.0;
-        self->sum_peak[c] = 0.0f;
-    }
+    ab_meter_reset(self->sum_meter);
     self->summary_frames = 0;
 }
 
@@ -236,30 +217,26 @@ static int32_t s_process(void *instance, const ab_plugin_block_t *block)
     if (block->frames == 0)
         return AB_PLUGIN_OK;
 
-    for (uint32_t c = 0; c < ch; c++) {
-        self->block_sumsq[c] = 0.0;
-        self->block_peak[c] = 0.0f;
-    }
+    ab_meter_reset(self->block_meter);
+    ab_meter_add(self->block_meter, block->samples, block->frames);
+    /* The interval meter takes the block in pieces that end where a
+     * summary is due. */
     const float *x = block->samples;
-    for (uint32_t i = 0; i < block->frames; i++, x += ch) {
-        for (uint32_t c = 0; c < ch; c++) {
-            float v = x[c], a = fabsf(v);
-            self->block_sumsq[c] += (double)v * v;
-            self->sum_sumsq[c] += (double)v * v;
-            if (a > self->block_peak[c])
-                self->block_peak[c] = a;
-            if (a > self->sum_peak[c])
-                self->sum_peak[c] = a;
-        }
-        if (self->interval_frames && ++self->summary_frames == self->interval_frames)
+    for (uint32_t left = block->frames; left > 0 && self->interval_frames;) {
+        uint64_t room = self->interval_frames - self->summary_frames;
+        uint32_t n = room < left ? (uint32_t)room : left;
+        ab_meter_add(self->sum_meter, x, n);
+        x += (size_t)n * ch;
+        left -= n;
+        self->summary_frames += n;
+        if (self->summary_frames == self->interval_frames)
             s_report(self);
     }
 
     if (self->output >= 0) {
         for (uint32_t c = 0; c < ch; c++) {
-            double peak = self->block_peak[c];
-            self->features[2 * c] = (float)s_db(self->block_sumsq[c] / block->frames);
-            self->features[2 * c + 1] = (float)s_db(peak * peak);
+            self->features[2 * c] = (float)ab_meter_rms_dbfs(self->block_meter, c, LEVEL_FLOOR_DB);
+            self->features[2 * c + 1] = (float)ab_meter_peak_dbfs(self->block_meter, c, LEVEL_FLOOR_DB);
         }
         ab_plugin_output_block_t out = {
             .struct_size = sizeof(ab_plugin_output_block_t),

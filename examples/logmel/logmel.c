@@ -1,11 +1,13 @@
 /* logmel.c - audiobus plugin: log-mel spectrogram of the stream (channels mixed to mono).
  *
  * Output "logmel" (features, channels = n_mels, hop = hop): after each input
- * block that completed at least one frame, one block with those frames, in
- * dB (10 log10 of the mel energy, floor -100 dB). A frame's frame0 is the
- * stream index of its first sample; frame k of a run covers samples
- * [frame0 + k hop, frame0 + k hop + n_fft). See ab_mel.h for the exact
- * analysis (periodic Hann, power spectrum, HTK mel triangles of peak 1).
+ * block that completed at least one frame, one block with those frames. By
+ * default each value is in dB (10 log10 of the mel energy, floor -100 dB);
+ * scale, spectrum, norm, window, log and floor choose the other analyses
+ * that ab_mel.h defines formula by formula (Slaney's mel scale, magnitude
+ * spectrum, area-normalised triangles, natural log...). A frame's frame0 is
+ * the stream index of its first sample; frame k of a run covers samples
+ * [frame0 + k hop, frame0 + k hop + n_fft).
  *
  * Defaults follow speech front ends: a window of at least 25 ms rounded up
  * to a power of two and a 10 ms hop, i.e. n_fft=512 hop=160 at 16 kHz and
@@ -15,18 +17,46 @@
  * the new position instead of mixing audio from both sides of the gap.
  *
  * Once per second of audio it logs the frames of that second, their mean
- * and maximum dB, and the band loudest on average.
+ * and maximum dB, and the band loudest on average (with log=ln or none the
+ * values are converted to dB for this line).
+ *
+ * png=PATH draws the spectrogram as an 8-bit greyscale PNG: one column per
+ * frame (time left to right), one row per band (band 0 at the bottom), so
+ * width = frames and height = n_mels. Grey level g = 255 (v - bottom) /
+ * (top - bottom), rounded and clamped to 0..255, of each value v in dB,
+ * where top is the largest value in the picture and bottom = max(top -
+ * png_range, the floor in dB); all black when top = bottom. Values of
+ * log=ln become dB as v 10 / ln(10), those of log=none as 10 log10(max(v,
+ * floor)) (20 instead of 10 for magnitude). process() only
+ * copies each frame into a buffer allocated by activate(), which holds the
+ * last png_seconds of frames: beyond that the oldest columns are dropped,
+ * and the log says how many. The file is opened (truncated) by activate(),
+ * so a bad path fails at once, and written by deactivate(): when the
+ * processor stops, or before the host activates again for a stream that
+ * changed shape. Like wavwrite, a later activation writes "spec-2.png",
+ * "spec-3.png"... instead of the first file. A file that cannot be written
+ * is logged as an error with the path and the system's reason, and a
+ * partial file is removed.
  */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include <audiobus/ab_convert.h>
 #include <audiobus/ab_mel.h>
 #include <audiobus/ab_plugin.h>
 #include <audiobus/ab_text.h>
 
+#include "png_write.h"
+
 #define LOGMEL_MAX_CHANNELS 256
+/* The picture's frame buffer may take at most this much memory. */
+#define LOGMEL_PNG_MAX_BYTES (1024.0 * 1024 * 1024)
 
 typedef struct {
     const ab_plugin_host_t *host;
@@ -34,8 +64,18 @@ typedef struct {
     uint32_t n_fft_param; /* 0 = auto */
     uint32_t hop_param;   /* 0 = auto */
     double fmin;
-    double fmax; /* 0 = rate / 2 */
+    double fmax;  /* 0 = rate / 2 */
+    double floor; /* 0 = the default of the spectrum kind */
+    ab_mel_scale_t scale;
+    ab_mel_spectrum_t spectrum;
+    ab_mel_norm_t norm;
+    ab_mel_window_t window;
+    ab_mel_log_t log_kind;
     int publish;
+    char *png_path;     /* NULL: no picture */
+    double png_seconds; /* of frames kept for the picture */
+    double png_range;   /* dB from black to white */
+    uint32_t activations;
 
     int active;
     uint32_t rate;
@@ -61,6 +101,21 @@ typedef struct {
     uint64_t sum_frames;
     uint64_t second_samples;
 
+    /* Values to dB: as they are (log db), times db_per_neper (log ln), or
+     * db_per_decade log10(max(v, floor)) (log none). */
+    double db_per_decade; /* 10 for power, 20 for magnitude */
+    double floor_value;
+    float floor_db;
+
+    /* The picture: the last png_cap frames in dB, a ring of png_cap *
+     * n_mels values; png_count frames seen since activate. */
+    char *png_file_name;
+    FILE *png_file;
+    int png_regular; /* a regular file, removed when writing fails */
+    float *png_frames;
+    uint64_t png_cap;
+    uint64_t png_count;
+
     uint64_t gaps;
     uint64_t overflow_frames;
     uint64_t skipped_blocks;
@@ -72,9 +127,48 @@ static const ab_plugin_param_info_t s_params[] = {
     {"hop", "auto", "samples between frames; auto = 10 ms"},
     {"fmin", "0", "lowest filter edge in Hz"},
     {"fmax", "0", "highest filter edge in Hz, at most half the rate; 0 = half the rate"},
+    {"scale", "htk",
+     "mel scale: htk (2595 log10(1 + f/700)) or slaney (linear below 1 kHz, librosa's default)"},
+    {"spectrum", "power", "what the filters weigh: power (|X|^2) or magnitude (|X|)"},
+    {"norm", "none", "filter height: none (peak 1) or slaney (area 1: 2 / (hi - lo))"},
+    {"window", "hann", "analysis window, periodic: hann, hamming or rect"},
+    {"log", "db",
+     "output: db (10 log10, 20 log10 for magnitude, of max(M, floor)), ln (ln(M + floor)) or none (M)"},
+    {"floor", "auto", "smallest mel energy before the log, > 0; auto = 1e-10 for power, 1e-5 for magnitude"},
     {"publish", "1", "1 = publish output \"logmel\", 0 = only log"},
+    {"png", NULL,
+     "write the spectrogram to this PNG file when the processor stops (grey, time across, band 0 at "
+     "the bottom); not given = no picture"},
+    {"png_seconds", "600", "seconds of frames the picture keeps (the last ones), 1..86400"},
+    {"png_range", "80", "dB from black to white in the picture, 1..400"},
     {NULL, NULL, NULL},
 };
+
+static const char *const s_scales[] = {"htk", "slaney", NULL};
+static const char *const s_spectra[] = {"power", "magnitude", NULL};
+static const char *const s_norms[] = {"none", "slaney", NULL};
+static const char *const s_windows[] = {"hann", "hamming", "rect", NULL};
+static const char *const s_logs[] = {"db", "ln", "none", NULL};
+
+/* The index of text in names (NULL-terminated), or -1. */
+static int s_parse_choice(const char *text, const char *const *names)
+{
+    for (int i = 0; names[i]; i++)
+        if (strcmp(text, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* A positive number from lo to hi (strtod syntax). */
+static int s_parse_number(const char *text, double lo, double hi, double *out)
+{
+    char *end = NULL;
+    double v = strtod(text, &end);
+    if (end == text || *end != '\0' || !(v >= lo && v <= hi))
+        return -1;
+    *out = v;
+    return 0;
+}
 
 static int s_parse_uint(const char *text, unsigned long max, uint32_t *out)
 {
@@ -107,8 +201,10 @@ static void *s_create(const ab_plugin_host_t *host, const ab_plugin_param_t *par
         return NULL;
     }
     uint32_t n_mels = 40, n_fft = 0, hop = 0;
-    double fmin = 0.0, fmax = 0.0;
+    double fmin = 0.0, fmax = 0.0, floor_ = 0.0, png_seconds = 600.0, png_range = 80.0;
+    int scale = 0, spectrum = 0, norm = 0, window = 0, log_kind = 0;
     int publish = 1;
+    const char *png = NULL;
     for (uint32_t i = 0; i < n_params; i++) {
         const char *key = params[i].key, *value = params[i].value ? params[i].value : "";
         if (strcmp(key, "n_mels") == 0) {
@@ -154,14 +250,78 @@ static void *s_create(const ab_plugin_host_t *host, const ab_plugin_param_t *par
                          value);
                 return NULL;
             }
+        } else if (strcmp(key, "scale") == 0) {
+            if ((scale = s_parse_choice(value, s_scales)) < 0) {
+                snprintf(error, error_len, "logmel: bad value \"%s\" for scale (expected htk or slaney)",
+                         value);
+                return NULL;
+            }
+        } else if (strcmp(key, "spectrum") == 0) {
+            if ((spectrum = s_parse_choice(value, s_spectra)) < 0) {
+                snprintf(error, error_len,
+                         "logmel: bad value \"%s\" for spectrum (expected power or magnitude)", value);
+                return NULL;
+            }
+        } else if (strcmp(key, "norm") == 0) {
+            if ((norm = s_parse_choice(value, s_norms)) < 0) {
+                snprintf(error, error_len, "logmel: bad value \"%s\" for norm (expected none or slaney)",
+                         value);
+                return NULL;
+            }
+        } else if (strcmp(key, "window") == 0) {
+            if ((window = s_parse_choice(value, s_windows)) < 0) {
+                snprintf(error, error_len,
+                         "logmel: bad value \"%s\" for window (expected hann, hamming or rect)", value);
+                return NULL;
+            }
+        } else if (strcmp(key, "log") == 0) {
+            if ((log_kind = s_parse_choice(value, s_logs)) < 0) {
+                snprintf(error, error_len, "logmel: bad value \"%s\" for log (expected db, ln or none)",
+                         value);
+                return NULL;
+            }
+        } else if (strcmp(key, "floor") == 0) {
+            if (strcmp(value, "auto") == 0) {
+                floor_ = 0.0;
+            } else if (s_parse_number(value, 1e-37, 1e37, &floor_) != 0) {
+                snprintf(error, error_len,
+                         "logmel: bad value \"%s\" for floor (expected a number above 0, or auto, e.g. "
+                         "floor=1e-10)",
+                         value);
+                return NULL;
+            }
         } else if (strcmp(key, "publish") == 0) {
             if (ab_text_parse_bool(value, &publish) != 0) {
                 snprintf(error, error_len, "logmel: bad value \"%s\" for publish (expected 1 or 0)", value);
                 return NULL;
             }
+        } else if (strcmp(key, "png") == 0) {
+            if (value[0] == '\0') {
+                snprintf(error, error_len,
+                         "logmel: empty value for png (expected a file path, e.g. png=mic1.png)");
+                return NULL;
+            }
+            png = value;
+        } else if (strcmp(key, "png_seconds") == 0) {
+            if (s_parse_number(value, 1.0, 86400.0, &png_seconds) != 0) {
+                snprintf(error, error_len,
+                         "logmel: bad value \"%s\" for png_seconds (expected seconds from 1 to 86400, e.g. "
+                         "png_seconds=600)",
+                         value);
+                return NULL;
+            }
+        } else if (strcmp(key, "png_range") == 0) {
+            if (s_parse_number(value, 1.0, 400.0, &png_range) != 0) {
+                snprintf(
+                    error, error_len,
+                    "logmel: bad value \"%s\" for png_range (expected dB from 1 to 400, e.g. png_range=80)",
+                    value);
+                return NULL;
+            }
         } else {
             snprintf(error, error_len,
-                     "logmel: unknown parameter \"%s\" (accepted: n_mels, n_fft, hop, fmin, fmax, publish)",
+                     "logmel: unknown parameter \"%s\" (accepted: n_mels, n_fft, hop, fmin, fmax, scale, "
+                     "spectrum, norm, window, log, floor, publish, png, png_seconds, png_range)",
                      key);
             return NULL;
         }
@@ -182,9 +342,57 @@ static void *s_create(const ab_plugin_host_t *host, const ab_plugin_param_t *par
     self->hop_param = hop;
     self->fmin = fmin;
     self->fmax = fmax;
+    self->floor = floor_;
+    self->scale = (ab_mel_scale_t)scale;
+    self->spectrum = (ab_mel_spectrum_t)spectrum;
+    self->norm = (ab_mel_norm_t)norm;
+    self->window = (ab_mel_window_t)window;
+    self->log_kind = (ab_mel_log_t)log_kind;
     self->publish = publish;
+    self->png_seconds = png_seconds;
+    self->png_range = png_range;
     self->output = -1;
+    if (png && !(self->png_path = strdup(png))) {
+        free(self);
+        snprintf(error, error_len, "logmel: out of memory");
+        return NULL;
+    }
     return self;
+}
+
+/* The picture file of the next activation: png_path itself the first
+ * time, then with "-2", "-3"... before its extension. NULL when out of
+ * memory. */
+static char *s_next_png_name(const logmel_t *self)
+{
+    if (self->activations == 0)
+        return strdup(self->png_path);
+    const char *slash = strrchr(self->png_path, '/');
+    const char *base = slash ? slash + 1 : self->png_path;
+    const char *dot = strrchr(base, '.');
+    size_t stem = dot && dot != base ? (size_t)(dot - self->png_path) : strlen(self->png_path);
+    size_t len = strlen(self->png_path) + 16;
+    char *name = malloc(len);
+    if (name)
+        snprintf(name, len, "%.*s-%u%s", (int)stem, self->png_path, self->activations + 1,
+                 self->png_path + stem);
+    return name;
+}
+
+/* Close the picture file; remove_it drops a regular file (never a device
+ * such as /dev/null). */
+static void s_png_close(logmel_t *self, int remove_it)
+{
+    if (self->png_file) {
+        fclose(self->png_file);
+        if (remove_it && self->png_regular)
+            remove(self->png_file_name);
+    }
+    self->png_file = NULL;
+    free(self->png_file_name);
+    self->png_file_name = NULL;
+    free(self->png_frames);
+    self->png_frames = NULL;
 }
 
 static void s_free_buffers(logmel_t *self)
@@ -195,6 +403,94 @@ static void s_free_buffers(logmel_t *self)
     free(self->band_sum);
     self->mono = self->frames = NULL;
     self->band_sum = NULL;
+    s_png_close(self, 1);
+}
+
+/* A value of the configured log kind in dB (see the top of this file). */
+static double s_to_db(const logmel_t *self, float v)
+{
+    switch (self->log_kind) {
+    case AB_MEL_LOG_DB: break;
+    case AB_MEL_LOG_LN: return v * self->db_per_decade / log(10.0);
+    case AB_MEL_LOG_NONE: return self->db_per_decade * log10(v > self->floor_value ? v : self->floor_value);
+    }
+    return v;
+}
+
+static uint8_t s_grey(float v, double bottom, double top)
+{
+    double g = 255.0 * (v - bottom) / (top - bottom);
+    if (!(g > 0.0)) /* NaN too */
+        return 0;
+    if (g >= 255.0)
+        return 255;
+    return (uint8_t)lround(g);
+}
+
+/* Draw the frames kept and write them to the picture file, logging the
+ * outcome; closes the file. [control-thread] */
+static void s_png_finish(logmel_t *self)
+{
+    const uint32_t n = self->n_mels;
+    const uint64_t kept = self->png_count < self->png_cap ? self->png_count : self->png_cap;
+    char line[240];
+    if (kept == 0) {
+        snprintf(line, sizeof line,
+                 "no frames to draw (the stream was shorter than n_fft=%u samples): %s not written",
+                 self->n_fft, self->png_file_name);
+        self->host->log(self->host->host_data, AB_PLUGIN_LOG_WARN, line);
+        s_png_close(self, 1);
+        return;
+    }
+    const uint32_t width = (uint32_t)kept;
+    uint8_t *pixels = malloc((size_t)width * n);
+    if (!pixels) {
+        snprintf(line, sizeof line, "cannot write picture %s: out of memory for %u x %u pixels",
+                 self->png_file_name, width, n);
+        self->host->log(self->host->host_data, AB_PLUGIN_LOG_ERROR, line);
+        s_png_close(self, 1);
+        return;
+    }
+    /* The oldest frame kept is the next one the ring would overwrite. */
+    const uint64_t oldest = self->png_count > self->png_cap ? self->png_count % self->png_cap : 0;
+    double top = -INFINITY;
+    for (size_t i = 0; i < (size_t)width * n; i++)
+        if (isfinite(self->png_frames[i]) && self->png_frames[i] > top)
+            top = self->png_frames[i];
+    double bottom = top - self->png_range > self->floor_db ? top - self->png_range : self->floor_db;
+    for (uint32_t x = 0; x < width; x++) {
+        const float *column = self->png_frames + (size_t)((oldest + x) % self->png_cap) * n;
+        for (uint32_t m = 0; m < n; m++)
+            pixels[(size_t)(n - 1 - m) * width + x] = top > bottom ? s_grey(column[m], bottom, top) : 0;
+    }
+    char why[160];
+    int rc = logmel_png_write(self->png_file, pixels, width, n, why, sizeof why);
+    free(pixels);
+    FILE *file = self->png_file;
+    self->png_file = NULL;
+    if (fclose(file) != 0 && rc == 0) {
+        snprintf(why, sizeof why, "%s", strerror(errno));
+        rc = -1;
+    }
+    if (rc != 0) {
+        snprintf(line, sizeof line, "cannot write picture %s: %s", self->png_file_name, why);
+        self->host->log(self->host->host_data, AB_PLUGIN_LOG_ERROR, line);
+        if (self->png_regular)
+            remove(self->png_file_name);
+    } else if (self->png_count > kept) {
+        snprintf(line, sizeof line,
+                 "picture %s: %u x %u px, the last %u of %llu frames (png_seconds=%g keeps no more), "
+                 "grey 0..255 = %.1f..%.1f dB",
+                 self->png_file_name, width, n, width, (unsigned long long)self->png_count, self->png_seconds,
+                 top > bottom ? bottom : top, top);
+        self->host->log(self->host->host_data, AB_PLUGIN_LOG_WARN, line);
+    } else {
+        snprintf(line, sizeof line,
+                 "picture %s: %u x %u px (%u frames x %u bands), grey 0..255 = %.1f..%.1f dB",
+                 self->png_file_name, width, n, width, n, top > bottom ? bottom : top, top);
+        self->host->log(self->host->host_data, AB_PLUGIN_LOG_INFO, line);
+    }
+    s_png_close(self, 0);
 }
 
 static void s_deactivate(void *instance)
@@ -211,6 +507,8 @@ static void s_deactivate(void *instance)
                  (unsigned long long)self->skipped_blocks, self->channels);
         self->host->log(self->host->host_data, AB_PLUGIN_LOG_WARN, line);
     }
+    if (self->png_file)
+        s_png_finish(self);
     s_free_buffers(self);
     self->active = 0;
 }
@@ -261,7 +559,12 @@ static int32_t s_activate(void *instance, const ab_plugin_format_t *format, char
         .n_mels = self->n_mels,
         .fmin = (float)self->fmin,
         .fmax = (float)fmax,
-        .floor = 1e-10f,
+        .floor = (float)self->floor,
+        .scale = self->scale,
+        .spectrum = self->spectrum,
+        .norm = self->norm,
+        .window = self->window,
+        .log = self->log_kind,
     };
     self->rate = format->rate;
     self->channels = format->channels;
@@ -279,6 +582,9 @@ static int32_t s_activate(void *instance, const ab_plugin_format_t *format, char
                  n_fft, hop, self->n_mels, format->rate);
         return AB_PLUGIN_ERROR;
     }
+    self->db_per_decade = self->spectrum == AB_MEL_SPECTRUM_MAGNITUDE ? 20.0 : 10.0;
+    self->floor_value = ab_logmel_config(self->mel)->floor;
+    self->floor_db = (float)(self->db_per_decade * log10(self->floor_value));
     self->output = -1;
     if (self->publish) {
         self->output = self->host->declare_output(self->host->host_data, "logmel", AB_PLUGIN_OUTPUT_FEATURES,
@@ -291,6 +597,44 @@ static int32_t s_activate(void *instance, const ab_plugin_format_t *format, char
         }
     }
 
+    if (self->png_path) {
+        /* Room for the last png_seconds of frames; the file is opened now
+         * so that a path that cannot be written fails here, not at the end. */
+        double cap = ceil(self->png_seconds * format->rate / hop);
+        double bytes = cap * self->n_mels * sizeof(float);
+        if (bytes > LOGMEL_PNG_MAX_BYTES) {
+            s_free_buffers(self);
+            snprintf(error, error_len,
+                     "logmel: png_seconds=%g needs %.0f MB for %.0f frames of %u bands (the limit is "
+                     "%.0f MB: lower png_seconds or n_mels, or raise hop)",
+                     self->png_seconds, bytes / 1048576.0, cap, self->n_mels,
+                     LOGMEL_PNG_MAX_BYTES / 1048576.0);
+            return AB_PLUGIN_ERROR;
+        }
+        self->png_cap = (uint64_t)cap;
+        self->png_count = 0;
+        self->png_frames = malloc((size_t)bytes);
+        self->png_file_name = s_next_png_name(self);
+        if (!self->png_frames || !self->png_file_name) {
+            s_free_buffers(self);
+            snprintf(error, error_len,
+                     "logmel: out of memory for %.0f frames of the picture (png_seconds=%g)", cap,
+                     self->png_seconds);
+            return AB_PLUGIN_ERROR;
+        }
+        self->png_file = fopen(self->png_file_name, "wb");
+        if (!self->png_file) {
+            snprintf(error, error_len,
+                     "logmel: cannot write picture %s: %s (check that the directory exists and is writable)",
+                     self->png_file_name, strerror(errno));
+            s_free_buffers(self);
+            return AB_PLUGIN_ERROR;
+        }
+        struct stat st;
+        self->png_regular = fstat(fileno(self->png_file), &st) == 0 && S_ISREG(st.st_mode);
+        self->activations++;
+    }
+
     /* Bands narrower than the FFT's bin spacing get no energy at all. */
     double bin_hz = (double)format->rate / n_fft;
     uint32_t empty = 0;
@@ -300,14 +644,19 @@ static int32_t s_activate(void *instance, const ab_plugin_format_t *format, char
         if ((floor(lo / bin_hz) + 1.0) * bin_hz >= hi)
             empty++;
     }
-    char line[192];
-    snprintf(line, sizeof line, "n_fft=%u (%.1f ms) hop=%u (%.1f ms) n_mels=%u %g..%g Hz", n_fft,
-             1000.0 * n_fft / format->rate, hop, 1000.0 * hop / format->rate, self->n_mels, self->fmin, fmax);
+    char line[240];
+    snprintf(line, sizeof line,
+             "n_fft=%u (%.1f ms) hop=%u (%.1f ms) n_mels=%u %g..%g Hz scale=%s spectrum=%s norm=%s window=%s "
+             "log=%s floor=%g",
+             n_fft, 1000.0 * n_fft / format->rate, hop, 1000.0 * hop / format->rate, self->n_mels, self->fmin,
+             fmax, s_scales[self->scale], s_spectra[self->spectrum], s_norms[self->norm],
+             s_windows[self->window], s_logs[self->log_kind], self->floor_value);
     self->host->log(self->host->host_data, AB_PLUGIN_LOG_INFO, line);
     if (empty > 0) {
-        snprintf(line, sizeof line,
-                 "%u of %u mel bands hold no FFT bin and stay at -100 dB (raise n_fft or lower n_mels)",
-                 empty, self->n_mels);
+        snprintf(
+            line, sizeof line,
+            "%u of %u mel bands hold no FFT bin and stay at the floor, %.1f dB (raise n_fft or lower n_mels)",
+            empty, self->n_mels, self->floor_db);
         self->host->log(self->host->host_data, AB_PLUGIN_LOG_WARN, line);
     }
 
@@ -332,11 +681,20 @@ static void s_on_frame(const float *mels, uint64_t start, void *user)
     } else {
         self->overflow_frames++; /* cannot happen with cap_frames = max_frames / hop + 2 */
     }
+    /* The picture's ring: this frame overwrites the oldest once it is full. */
+    float *column = NULL;
+    if (self->png_frames) {
+        column = self->png_frames + (size_t)(self->png_count % self->png_cap) * n;
+        self->png_count++;
+    }
     for (uint32_t m = 0; m < n; m++) {
-        self->band_sum[m] += mels[m];
-        self->sum_db += mels[m];
-        if (mels[m] > self->max_db)
-            self->max_db = mels[m];
+        double db = s_to_db(self, mels[m]);
+        self->band_sum[m] += db;
+        self->sum_db += db;
+        if (db > self->max_db)
+            self->max_db = (float)db;
+        if (column)
+            column[m] = (float)db;
     }
     self->sum_frames++;
 }
@@ -386,18 +744,7 @@ static int32_t s_process(void *instance, const ab_plugin_block_t *block)
     }
     self->expect = block->frame0 + block->frames;
 
-    const float *x = block->samples;
-    if (ch == 1) {
-        memcpy(self->mono, x, (size_t)block->frames * sizeof(float));
-    } else {
-        const float scale = 1.0f / ch;
-        for (uint32_t i = 0; i < block->frames; i++, x += ch) {
-            float sum = 0.0f;
-            for (uint32_t c = 0; c < ch; c++)
-                sum += x[c];
-            self->mono[i] = sum * scale;
-        }
-    }
+    ab_convert_mix_to_mono(block->samples, ch, block->frames, self->mono);
     self->n_frames = 0;
     ab_logmel_push(self->mel, self->mono, block->frames, s_on_frame, self);
 
@@ -432,6 +779,7 @@ static void s_destroy(void *instance)
     if (!self)
         return;
     s_deactivate(self);
+    free(self->png_path);
     free(self);
 }
 
@@ -440,8 +788,10 @@ AB_PLUGIN_EXPORT const ab_plugin_descriptor_t audiobus_plugin = {
     .abi_minor = AB_PLUGIN_ABI_MINOR,
     .struct_size = sizeof(ab_plugin_descriptor_t),
     .name = "logmel",
-    .version = "1.0.0",
-    .description = "log-mel spectrogram (HTK mel, power, dB) of the stream mixed to mono",
+    .version = "1.1.0",
+    .description =
+        "log-mel spectrogram of the stream mixed to mono (HTK or Slaney mel, power or magnitude, dB or "
+        "ln), optionally drawn to a PNG",
     .params = s_params,
     .create = s_create,
     .activate = s_activate,

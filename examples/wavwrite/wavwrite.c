@@ -5,7 +5,7 @@
  * (the default) the file keeps the stream's wire format and receives the
  * block's raw bytes, so it is sample-for-sample what arrived. Another format
  * is converted from the f32 samples: clamped to [-1, 1), scaled by 2^15 or
- * 2^31 and rounded to nearest.
+ * 2^31 and rounded to nearest (ab_convert.h).
  *
  * The file is opened (and truncated) by activate() and closed with a valid
  * header by deactivate(), after everything buffered has been written. A WAV
@@ -38,6 +38,7 @@
 
 #include <sndfile.h>
 
+#include <audiobus/ab_convert.h>
 #include <audiobus/ab_plugin.h>
 #include <audiobus/ab_text.h>
 #include <audiobus/ab_ring.h>
@@ -204,25 +205,8 @@ static char *s_next_file(const wavwrite_t *self)
 static void s_convert(wavwrite_t *self, size_t n)
 {
     const float *in = (const float *)(const void *)self->chunk;
-    size_t count = n * self->channels;
-    if (self->file_format == AB_PLUGIN_FORMAT_S16) {
-        short *out = self->converted;
-        for (size_t i = 0; i < count; i++) {
-            double v = nearbyint((double)in[i] * 32768.0);
-            out[i] = (short)(v > 32767.0 ? 32767.0 : v < -32768.0 ? -32768.0 : isnan(v) ? 0.0 : v);
-        }
-    } else if (self->file_format == AB_PLUGIN_FORMAT_S32) {
-        int32_t *out = self->converted;
-        for (size_t i = 0; i < count; i++) {
-            double v = nearbyint((double)in[i] * 2147483648.0);
-            out[i] = (int32_t)(v > 2147483647.0    ? 2147483647.0
-                               : v < -2147483648.0 ? -2147483648.0
-                               : isnan(v)          ? 0.0
-                                                   : v);
-        }
-    } else {
-        memcpy(self->converted, in, count * sizeof(float));
-    }
+    /* The plugin ABI's format numbers are the wire's. */
+    ab_convert_from_f32((ab_format_t)self->file_format, in, self->converted, n * self->channels, NULL);
 }
 
 /* Write n frames from self->chunk; returns 0 or -1 with sf's error set. */

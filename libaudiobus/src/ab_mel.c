@@ -13,6 +13,12 @@
 #define M_PI 3.14159265358979323846
 #endif
 
+/* Slaney's scale: linear up to 1000 Hz (15 mel), logarithmic above. */
+#define SLANEY_F_SP (200.0 / 3.0)
+#define SLANEY_MIN_LOG_HZ 1000.0
+#define SLANEY_MIN_LOG_MEL 15.0
+#define SLANEY_LOGSTEP (log(6.4) / 27.0)
+
 struct ab_logmel {
     ab_logmel_config_t cfg;
     uint32_t n_bins; /* n_fft / 2 + 1 */
@@ -26,19 +32,19 @@ struct ab_logmel {
     uint64_t skip;
     uint64_t next_start;
 
-    float *window;
+    double *window;
     float *frame;
     kiss_fft_cpx *spectrum;
-    float *power;
+    double *bins; /* S[k]: power or magnitude */
     float *mels;
 
     /* The filterbank, sparse: band m weighs bins band_first[m] ..
      * band_first[m] + band_count[m] - 1 with weights[band_offset[m] ...]. */
-    float *edges_hz; /* n_mels + 2 */
+    double *edges_hz; /* n_mels + 2 */
     uint32_t *band_first;
     uint32_t *band_count;
     uint32_t *band_offset;
-    float *weights;
+    double *weights;
 };
 
 double ab_mel_from_hz(double hz)
@@ -49,6 +55,30 @@ double ab_mel_from_hz(double hz)
 double ab_mel_to_hz(double mel)
 {
     return 700.0 * (pow(10.0, mel / 2595.0) - 1.0);
+}
+
+double ab_mel_scale_from_hz(ab_mel_scale_t scale, double hz)
+{
+    switch (scale) {
+    case AB_MEL_SCALE_HTK: return ab_mel_from_hz(hz);
+    case AB_MEL_SCALE_SLANEY:
+        if (hz < SLANEY_MIN_LOG_HZ)
+            return hz / SLANEY_F_SP;
+        return SLANEY_MIN_LOG_MEL + log(hz / SLANEY_MIN_LOG_HZ) / SLANEY_LOGSTEP;
+    }
+    return NAN;
+}
+
+double ab_mel_scale_to_hz(ab_mel_scale_t scale, double mel)
+{
+    switch (scale) {
+    case AB_MEL_SCALE_HTK: return ab_mel_to_hz(mel);
+    case AB_MEL_SCALE_SLANEY:
+        if (mel < SLANEY_MIN_LOG_MEL)
+            return mel * SLANEY_F_SP;
+        return SLANEY_MIN_LOG_HZ * exp(SLANEY_LOGSTEP * (mel - SLANEY_MIN_LOG_MEL));
+    }
+    return NAN;
 }
 
 static int s_config_valid(const ab_logmel_config_t *cfg)
@@ -66,11 +96,17 @@ static int s_config_valid(const ab_logmel_config_t *cfg)
         return 0;
     if (!(cfg->floor > 0.0f) || isinf(cfg->floor))
         return 0;
+    /* Compared as unsigned: an enum holding any other value fails. */
+    if ((unsigned)cfg->scale > AB_MEL_SCALE_SLANEY || (unsigned)cfg->spectrum > AB_MEL_SPECTRUM_MAGNITUDE ||
+        (unsigned)cfg->norm > AB_MEL_NORM_SLANEY || (unsigned)cfg->window > AB_MEL_WINDOW_RECT ||
+        (unsigned)cfg->log > AB_MEL_LOG_NONE)
+        return 0;
     return 1;
 }
 
-/* Weight of band m at frequency hz: a triangle of peak 1. */
-static double s_triangle(const float *edges, uint32_t m, double hz)
+/* Weight of band m at frequency hz, before normalisation: a triangle of
+ * peak 1. */
+static double s_triangle(const double *edges, uint32_t m, double hz)
 {
     double lo = edges[m], center = edges[m + 1], hi = edges[m + 2];
     double up = center > lo ? (hz - lo) / (center - lo) : 0.0;
@@ -83,18 +119,18 @@ static int s_build_filterbank(ab_logmel_t *self)
 {
     const ab_logmel_config_t *cfg = &self->cfg;
     uint32_t n_edges = cfg->n_mels + 2;
-    double mel_lo = ab_mel_from_hz(cfg->fmin);
-    double mel_hi = ab_mel_from_hz(cfg->fmax);
+    double mel_lo = ab_mel_scale_from_hz(cfg->scale, cfg->fmin);
+    double mel_hi = ab_mel_scale_from_hz(cfg->scale, cfg->fmax);
     double bin_hz = (double)cfg->rate / cfg->n_fft;
 
-    self->edges_hz = malloc(n_edges * sizeof(float));
+    self->edges_hz = malloc(n_edges * sizeof(double));
     self->band_first = calloc(cfg->n_mels, sizeof(uint32_t));
     self->band_count = calloc(cfg->n_mels, sizeof(uint32_t));
     self->band_offset = calloc(cfg->n_mels, sizeof(uint32_t));
     if (!self->edges_hz || !self->band_first || !self->band_count || !self->band_offset)
         return AB_ENOMEM;
     for (uint32_t i = 0; i < n_edges; i++)
-        self->edges_hz[i] = (float)ab_mel_to_hz(mel_lo + (mel_hi - mel_lo) * i / (n_edges - 1));
+        self->edges_hz[i] = ab_mel_scale_to_hz(cfg->scale, mel_lo + (mel_hi - mel_lo) * i / (n_edges - 1));
     self->edges_hz[0] = cfg->fmin;
     self->edges_hz[n_edges - 1] = cfg->fmax;
 
@@ -115,15 +151,29 @@ static int s_build_filterbank(ab_logmel_t *self)
         self->band_offset[m] = (uint32_t)total;
         total += count;
     }
-    self->weights = malloc((total ? total : 1) * sizeof(float));
+    self->weights = malloc((total ? total : 1) * sizeof(double));
     if (!self->weights)
         return AB_ENOMEM;
     for (uint32_t m = 0; m < cfg->n_mels; m++) {
-        float *w = self->weights + self->band_offset[m];
+        double gain = 1.0;
+        if (cfg->norm == AB_MEL_NORM_SLANEY)
+            gain = 2.0 / (self->edges_hz[m + 2] - self->edges_hz[m]);
+        double *w = self->weights + self->band_offset[m];
         for (uint32_t j = 0; j < self->band_count[m]; j++)
-            w[j] = (float)s_triangle(self->edges_hz, m, (self->band_first[m] + j) * bin_hz);
+            w[j] = gain * s_triangle(self->edges_hz, m, (self->band_first[m] + j) * bin_hz);
     }
     return 0;
+}
+
+static double s_window(ab_mel_window_t kind, uint32_t i, uint32_t n)
+{
+    double c = cos(2.0 * M_PI * i / n);
+    switch (kind) {
+    case AB_MEL_WINDOW_HANN: return 0.5 - 0.5 * c;
+    case AB_MEL_WINDOW_HAMMING: return 0.54 - 0.46 * c;
+    case AB_MEL_WINDOW_RECT: break;
+    }
+    return 1.0;
 }
 
 ab_logmel_t *ab_logmel_new(const ab_logmel_config_t *cfg)
@@ -134,7 +184,7 @@ ab_logmel_t *ab_logmel_new(const ab_logmel_config_t *cfg)
     if (c.fmax == 0.0f)
         c.fmax = c.rate / 2.0f;
     if (c.floor == 0.0f)
-        c.floor = 1e-10f;
+        c.floor = c.spectrum == AB_MEL_SPECTRUM_MAGNITUDE ? 1e-5f : 1e-10f;
     if (!s_config_valid(&c))
         return NULL;
 
@@ -145,18 +195,18 @@ ab_logmel_t *ab_logmel_new(const ab_logmel_config_t *cfg)
     self->n_bins = c.n_fft / 2 + 1;
     self->fft = kiss_fftr_alloc((int)c.n_fft, 0, NULL, NULL);
     self->input = calloc(c.n_fft, sizeof(float));
-    self->window = malloc(c.n_fft * sizeof(float));
+    self->window = malloc(c.n_fft * sizeof(double));
     self->frame = malloc(c.n_fft * sizeof(float));
     self->spectrum = malloc(self->n_bins * sizeof(kiss_fft_cpx));
-    self->power = malloc(self->n_bins * sizeof(float));
+    self->bins = malloc(self->n_bins * sizeof(double));
     self->mels = malloc(c.n_mels * sizeof(float));
-    if (!self->fft || !self->input || !self->window || !self->frame || !self->spectrum || !self->power ||
+    if (!self->fft || !self->input || !self->window || !self->frame || !self->spectrum || !self->bins ||
         !self->mels || s_build_filterbank(self) != 0) {
         ab_logmel_destroy(&self);
         return NULL;
     }
     for (uint32_t i = 0; i < c.n_fft; i++)
-        self->window[i] = (float)(0.5 - 0.5 * cos(2.0 * M_PI * i / c.n_fft));
+        self->window[i] = s_window(c.window, i, c.n_fft);
     return self;
 }
 
@@ -170,7 +220,7 @@ void ab_logmel_destroy(ab_logmel_t **self_p)
     free(self->window);
     free(self->frame);
     free(self->spectrum);
-    free(self->power);
+    free(self->bins);
     free(self->mels);
     free(self->edges_hz);
     free(self->band_first);
@@ -186,23 +236,31 @@ static void s_analyse(ab_logmel_t *self)
 {
     const ab_logmel_config_t *cfg = &self->cfg;
     for (uint32_t i = 0; i < cfg->n_fft; i++)
-        self->frame[i] = self->input[i] * self->window[i];
+        self->frame[i] = (float)(self->input[i] * self->window[i]);
     kiss_fftr(self->fft, self->frame, self->spectrum);
     for (uint32_t k = 0; k < self->n_bins; k++) {
-        float re = self->spectrum[k].r, im = self->spectrum[k].i;
-        self->power[k] = re * re + im * im;
+        double re = self->spectrum[k].r, im = self->spectrum[k].i;
+        double power = re * re + im * im;
+        self->bins[k] = cfg->spectrum == AB_MEL_SPECTRUM_MAGNITUDE ? sqrt(power) : power;
     }
+    const double floor_ = cfg->floor;
+    const double db_per_decade = cfg->spectrum == AB_MEL_SPECTRUM_MAGNITUDE ? 20.0 : 10.0;
     for (uint32_t m = 0; m < cfg->n_mels; m++) {
-        const float *w = self->weights + self->band_offset[m];
-        const float *p = self->power + self->band_first[m];
+        const double *w = self->weights + self->band_offset[m];
+        const double *s = self->bins + self->band_first[m];
         double sum = 0.0;
         for (uint32_t j = 0; j < self->band_count[m]; j++)
-            sum += (double)w[j] * p[j];
-        /* fmax() drops a NaN in favour of the floor. */
-        self->mels[m] = (float)(10.0 * log10(fmax(sum, (double)cfg->floor)));
+            sum += w[j] * s[j];
+        if (isnan(sum))
+            sum = 0.0;
+        double out = sum;
+        if (cfg->log == AB_MEL_LOG_DB)
+            out = db_per_decade * log10(sum > floor_ ? sum : floor_);
+        else if (cfg->log == AB_MEL_LOG_LN)
+            out = log(sum + floor_);
+        self->mels[m] = (float)out;
     }
 }
-
 int ab_logmel_push(ab_logmel_t *self, const float *mono, size_t frames, ab_logmel_frame_cb cb, void *user)
 {
     if (!self || !cb || (!mono && frames > 0))
@@ -262,10 +320,22 @@ int ab_logmel_band_hz(const ab_logmel_t *self, uint32_t m, float *lo, float *cen
     if (!self || m >= self->cfg.n_mels)
         return AB_EINVAL;
     if (lo)
-        *lo = self->edges_hz[m];
+        *lo = (float)self->edges_hz[m];
     if (center)
-        *center = self->edges_hz[m + 1];
+        *center = (float)self->edges_hz[m + 1];
     if (hi)
-        *hi = self->edges_hz[m + 2];
+        *hi = (float)self->edges_hz[m + 2];
+    return 0;
+}
+
+int ab_logmel_filterbank(const ab_logmel_t *self, double *weights, size_t count)
+{
+    if (!self || !weights || count / self->n_bins < self->cfg.n_mels)
+        return AB_EINVAL;
+    memset(weights, 0, (size_t)self->cfg.n_mels * self->n_bins * sizeof(double));
+    for (uint32_t m = 0; m < self->cfg.n_mels; m++) {
+        double *row = weights + (size_t)m * self->n_bins + self->band_first[m];
+        memcpy(row, self->weights + self->band_offset[m], self->band_count[m] * sizeof(double));
+    }
     return 0;
 }

@@ -16,10 +16,11 @@
 #include <zmq.h>
 
 #include "ab_plugin_loader.h"
-#include "ab_repair.h"
+#include "ab_subscriber.h"
 #include "ab_zutil.h"
 #include "audiobus/ab_block.h"
 #include "audiobus/ab_clock.h"
+#include "audiobus/ab_convert.h"
 #include "audiobus/ab_error.h"
 #include "audiobus/ab_log.h"
 #include "audiobus/ab_node.h"
@@ -32,7 +33,6 @@
 #define AB_HOST_LOG_LINE 248
 #define AB_HOST_LOG_QUEUE 256     /* lines */
 #define AB_HOST_OUT_QUEUE (4u << 20)
-#define AB_HOST_SUB_HWM 16384
 #define AB_HOST_GAP_RECORD 0xFE    /* in_ring record type: frames lost for good */
 #define AB_HOST_REPAIR_WINDOW 8192 /* blocks held while a hole is repaired */
 #define AB_HOST_REPAIR_RETRY_MS 200
@@ -107,18 +107,14 @@ struct ab_processor {
     uint8_t *raw; /* AB_BLOCK_MAX_SAMPLE_BYTES */
 
     /* counters, read by the control thread for heartbeats and the report */
-    atomic_uint_fast64_t received, processed, gaps, dropped, bad, duplicates, restarts;
+    atomic_uint_fast64_t processed, gaps, dropped, restarts;
     atomic_uint_fast64_t published, publish_drops, log_drops, last_seq;
-    atomic_uint_fast64_t repaired, lost_frames, pending;
+    atomic_uint_fast64_t lost_frames;
     ab_log_limiter_t gap_limiter, drop_limiter, bad_limiter;
 
-    /* repair of what the receive thread missed (receive thread only) */
-    ab_repair_t *repair;
-    void *replay_dealer;
-    uint64_t session_for_replay;
+    /* the input stream, in order, repaired (its sockets: receive thread) */
+    ab_subscriber_t *subscriber;
     uint32_t backlog_ms;
-    bool backlog_requested;
-    atomic_bool linked;           /* set by the control thread */
     bool drop_pending;            /* blocks the worker's queue refused, as one gap */
     uint64_t drop_frame0, drop_end;
     double repair_seconds;
@@ -225,7 +221,6 @@ static int32_t s_host_publish(void *host_data, const ab_plugin_output_block_t *b
 
 static void s_repair_deliver(void *user, const ab_block_t *block);
 static void s_repair_lost(void *user, uint64_t from_seq, uint64_t to_seq, uint64_t frame0, uint64_t frames);
-static void s_repair_request(void *user, uint64_t from_seq, uint64_t to_seq, uint32_t backlog_ms);
 
 ab_processor_t *ab_processor_new(void *zmq_ctx, const ab_processor_config_t *config, char *error, size_t error_len)
 {
@@ -271,11 +266,7 @@ ab_processor_t *ab_processor_new(void *zmq_ctx, const ab_processor_config_t *con
     self->result_samples = malloc(AB_BLOCK_MAX_SAMPLE_BYTES);
     self->backlog_ms = (uint32_t)(config->backlog_seconds * 1000.0);
     self->repair_seconds = config->repair_seconds > 0 ? config->repair_seconds : 12.0;
-    ab_repair_callbacks_t callbacks = {s_repair_deliver, s_repair_lost, s_repair_request, self};
-    self->repair = ab_repair_new(&callbacks, AB_HOST_REPAIR_WINDOW, (int)(self->repair_seconds * 1000),
-                                 AB_HOST_REPAIR_RETRY_MS);
-    if (!self->in_ring || !self->out_ring || !self->log_ring || !self->raw || !self->result_samples ||
-        !self->repair) {
+    if (!self->in_ring || !self->out_ring || !self->log_ring || !self->raw || !self->result_samples) {
         snprintf(error, error_len, "out of memory for a %zu-byte processing queue", queue);
         ab_processor_destroy(&self);
         return NULL;
@@ -318,6 +309,21 @@ ab_processor_t *ab_processor_new(void *zmq_ctx, const ab_processor_config_t *con
         ab_processor_destroy(&self);
         return NULL;
     }
+    ab_subscriber_config_t subscription = {
+        .broker = config->broker,
+        .stream = self->stream,
+        .repair_window = AB_HOST_REPAIR_WINDOW,
+        .give_up_ms = (int)(self->repair_seconds * 1000),
+        .retry_ms = AB_HOST_REPAIR_RETRY_MS,
+        .backlog_ms = self->backlog_ms,
+    };
+    ab_subscriber_callbacks_t callbacks = {s_repair_deliver, s_repair_lost, self};
+    self->subscriber = ab_subscriber_new(zmq_ctx, self->node, &subscription, &callbacks);
+    if (!self->subscriber) {
+        snprintf(error, error_len, "out of memory for the repair window of %d blocks", AB_HOST_REPAIR_WINDOW);
+        ab_processor_destroy(&self);
+        return NULL;
+    }
     return self;
 }
 
@@ -342,7 +348,7 @@ void ab_processor_destroy(ab_processor_t **self_p)
     ab_ring_destroy(&self->in_ring);
     ab_ring_destroy(&self->out_ring);
     ab_ring_destroy(&self->log_ring);
-    ab_repair_destroy(&self->repair);
+    ab_subscriber_destroy(&self->subscriber);
     free(self->f32);
     free(self->raw);
     free(self->result_samples);
@@ -422,81 +428,6 @@ static void s_repair_lost(void *user, uint64_t from_seq, uint64_t to_seq, uint64
     }
 }
 
-/* Ask the broker for blocks again (on the receive thread's own DEALER). */
-static void s_repair_request(void *user, uint64_t from_seq, uint64_t to_seq, uint32_t backlog_ms)
-{
-    ab_processor_t *self = user;
-    ab_ctl_msg_t msg;
-    memset(&msg, 0, sizeof msg);
-    msg.cmd = AB_CMD_REPLAY;
-    snprintf(msg.stream, sizeof msg.stream, "%s", self->stream);
-    msg.session = self->session_for_replay;
-    msg.from_seq = from_seq;
-    msg.to_seq = to_seq;
-    msg.backlog_ms = backlog_ms;
-    uint8_t buf[1024];
-    size_t len;
-    if (ab_ctl_encode(&msg, buf, sizeof buf, &len) == 0)
-        zmq_send(self->replay_dealer, buf, len, ZMQ_DONTWAIT);
-    if (backlog_ms)
-        ab_log_debug("asking the broker for the last %u ms of %s", backlog_ms, self->stream);
-    else
-        ab_log_debug("asking the broker for blocks %" PRIu64 "..%" PRIu64 " of %s again", from_seq, to_seq,
-                     self->stream);
-}
-
-/* Answers to replay requests. */
-static void s_receive_replies(ab_processor_t *self)
-{
-    uint8_t buf[2048];
-    int len;
-    while ((len = zmq_recv(self->replay_dealer, buf, sizeof buf, ZMQ_DONTWAIT)) >= 0) {
-        ab_ctl_msg_t msg;
-        if (len > (int)sizeof buf || ab_ctl_decode(&msg, buf, (size_t)len) != 0 || msg.cmd != AB_CMD_REPLAYING ||
-            strcmp(msg.stream, self->stream) != 0)
-            continue;
-        ab_repair_replaying(self->repair, msg.from_seq, msg.to_seq, msg.first_seq, ab_clock_mono_ns());
-    }
-}
-
-static void s_receive_blocks(ab_processor_t *self, void *sub)
-{
-    for (int i = 0; i < 256; i++) {
-        zmq_msg_t topic, payload;
-        zmq_msg_init(&topic);
-        if (zmq_msg_recv(&topic, sub, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&topic);
-            return;
-        }
-        zmq_msg_init(&payload);
-        bool two_frames = zmq_msg_more(&topic) && zmq_msg_recv(&payload, sub, ZMQ_DONTWAIT) >= 0;
-        if (two_frames && zmq_msg_more(&payload)) {
-            ab_zutil_drain(sub);
-            two_frames = false;
-        }
-        if (!two_frames) {
-            atomic_fetch_add(&self->bad, 1);
-            ab_log_limited(&self->bad_limiter, 1000, AB_LOG_WARN, "ignored a data message with the wrong frames");
-        } else {
-            ab_block_t block;
-            int rc = ab_block_decode(&block, zmq_msg_data(&payload), zmq_msg_size(&payload));
-            bool replayed = zmq_msg_size(&topic) > 8 && memcmp(zmq_msg_data(&topic), "$replay/", 8) == 0;
-            if (rc ||
-                (!replayed && !ab_topic_matches(zmq_msg_data(&topic), zmq_msg_size(&topic), self->stream)) ||
-                strcmp(block.stream, self->stream) != 0) {
-                atomic_fetch_add(&self->bad, 1);
-                ab_log_limited(&self->bad_limiter, 1000, AB_LOG_WARN, "ignored a bad block: %s",
-                               rc ? ab_strerror(rc) : "topic and stream do not match");
-            } else {
-                atomic_fetch_add(&self->received, 1);
-                ab_repair_push(self->repair, &block, ab_clock_mono_ns());
-            }
-        }
-        zmq_msg_close(&topic);
-        zmq_msg_close(&payload);
-    }
-}
-
 /* Publish queued results while the data link is up; keep them otherwise. */
 static void s_publish_results(ab_processor_t *self, ab_pub_t *pub)
 {
@@ -538,68 +469,19 @@ static void s_publish_results(ab_processor_t *self, ab_pub_t *pub)
     }
 }
 
-/* Subscribe to "$link/<session>" for the node's current session: after the
- * node registers again (a restarted broker), the new broker learns from it
- * that this node's subscriptions are in force. */
-static void s_follow_session(ab_processor_t *self, void *sub, uint64_t *subscribed)
-{
-    uint64_t session = ab_node_session(self->node);
-    if (session == *subscribed)
-        return;
-    char topic[64];
-    if (*subscribed) {
-        snprintf(topic, sizeof topic, "$link/%" PRIu64, *subscribed);
-        zmq_setsockopt(sub, ZMQ_UNSUBSCRIBE, topic, strlen(topic));
-    }
-    /* The replay topic first: in force once the link is confirmed. */
-    if (*subscribed) {
-        snprintf(topic, sizeof topic, "$replay/%" PRIu64, *subscribed);
-        zmq_setsockopt(sub, ZMQ_UNSUBSCRIBE, topic, strlen(topic) + 1);
-    }
-    snprintf(topic, sizeof topic, "$replay/%" PRIu64, session);
-    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, topic, strlen(topic) + 1);
-    snprintf(topic, sizeof topic, "$link/%" PRIu64, session);
-    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, topic, strlen(topic));
-    *subscribed = session;
-    self->session_for_replay = session;
-}
-
 static void *s_receiver(void *arg)
 {
     ab_processor_t *self = arg;
-    void *sub = zmq_socket(self->ctx, ZMQ_SUB);
+    char error[512];
     ab_pub_t *pub = ab_pub_new(self->ctx, ab_node_data_in(self->node), 4096);
-    if (!sub || !pub) {
+    if (!pub) {
         s_host_fail(self, "cannot create the data sockets");
         goto done;
     }
-    int hwm = AB_HOST_SUB_HWM, linger = 0;
-    int64_t max_size = AB_BLOCK_MAX_BYTES + 1024;
-    zmq_setsockopt(sub, ZMQ_RCVHWM, &hwm, sizeof hwm);
-    zmq_setsockopt(sub, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_setsockopt(sub, ZMQ_MAXMSGSIZE, &max_size, sizeof max_size);
-    ab_zutil_set_liveness(sub);
-    uint8_t topic[AB_TOPIC_MAX];
-    size_t topic_len = ab_topic_for_stream(self->stream, topic);
-    /* The stream first, the link topic last: when the broker sees the link
-     * subscription, the stream's is already in force. */
-    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, topic, topic_len);
-    uint64_t session = 0;
-    s_follow_session(self, sub, &session);
-    if (zmq_connect(sub, ab_node_data_out(self->node)) != 0) {
-        s_host_fail(self, "cannot connect to the broker's data-out endpoint");
+    if (ab_subscriber_open(self->subscriber, error, sizeof error) != 0) {
+        s_host_fail(self, error);
         goto done;
     }
-    self->replay_dealer = zmq_socket(self->ctx, ZMQ_DEALER);
-    if (self->replay_dealer)
-        ab_zutil_set_liveness(self->replay_dealer);
-    if (!self->replay_dealer || zmq_setsockopt(self->replay_dealer, ZMQ_LINGER, &linger, sizeof linger) ||
-        zmq_connect(self->replay_dealer, self->broker) != 0) {
-        s_host_fail(self, "cannot connect to the broker for replays");
-        goto done;
-    }
-    if (self->backlog_ms)
-        ab_repair_hold_for_backlog(self->repair, ab_clock_mono_ns());
     int64_t flush_deadline = 0;
     for (;;) {
         if (atomic_load(&self->stop_threads) && atomic_load(&self->worker_done)) {
@@ -612,57 +494,16 @@ static void *s_receiver(void *arg)
             ab_clock_sleep_ms(5);
             continue;
         }
-        s_follow_session(self, sub, &session);
-        if (self->backlog_ms && !self->backlog_requested && atomic_load(&self->linked)) {
-            ab_repair_request_backlog(self->repair, self->backlog_ms, ab_clock_mono_ns());
-            self->backlog_requested = true;
-        }
-        zmq_pollitem_t items[] = {{sub, 0, ZMQ_POLLIN, 0}, {self->replay_dealer, 0, ZMQ_POLLIN, 0}};
-        int timeout = ab_ring_read_space(self->out_ring) ? 1 : 5;
-        if (zmq_poll(items, 2, timeout) > 0 && !atomic_load(&self->stop_threads)) {
-            if (items[1].revents & ZMQ_POLLIN)
-                s_receive_replies(self);
-            if (items[0].revents & ZMQ_POLLIN)
-                s_receive_blocks(self, sub);
-        }
-        ab_repair_tick(self->repair, ab_clock_mono_ns());
-        atomic_store(&self->pending, ab_repair_pending(self->repair));
-        atomic_store(&self->repaired, ab_repair_repaired(self->repair));
-        atomic_store(&self->duplicates, ab_repair_duplicates(self->repair));
+        ab_subscriber_poll(self->subscriber, ab_ring_read_space(self->out_ring) ? 1 : 5);
         s_publish_results(self, pub);
     }
 done:
-    if (sub)
-        zmq_close(sub);
-    if (self->replay_dealer)
-        zmq_close(self->replay_dealer);
-    self->replay_dealer = NULL;
+    ab_subscriber_close(self->subscriber);
     ab_pub_destroy(&pub);
     return NULL;
 }
 
 /* ---- processing thread -------------------------------------------------------- */
-
-static void s_to_float(const uint8_t *raw, ab_format_t format, size_t count, float *out)
-{
-    switch (format) {
-    case AB_FORMAT_F32: memcpy(out, raw, count * sizeof(float)); break;
-    case AB_FORMAT_S16:
-        for (size_t i = 0; i < count; i++) {
-            int16_t v;
-            memcpy(&v, raw + 2 * i, 2);
-            out[i] = (float)v / 32768.0f;
-        }
-        break;
-    case AB_FORMAT_S32:
-        for (size_t i = 0; i < count; i++) {
-            int32_t v;
-            memcpy(&v, raw + 4 * i, 4);
-            out[i] = (float)((double)v / 2147483648.0);
-        }
-        break;
-    }
-}
 
 /* Activate (again) for the block's shape. Outside process(): may allocate. */
 static bool s_activate(ab_processor_t *self, const s_in_header_t *h)
@@ -710,7 +551,7 @@ static void s_process_block(ab_processor_t *self, const s_in_header_t *h)
         if (n > AB_HOST_MAX_FRAMES)
             n = AB_HOST_MAX_FRAMES;
         const uint8_t *raw = self->raw + (size_t)done * h->channels * sample_size;
-        s_to_float(raw, (ab_format_t)h->format, (size_t)n * h->channels, self->f32);
+        ab_convert_to_f32((ab_format_t)h->format, raw, self->f32, (size_t)n * h->channels);
         ab_plugin_block_t block = {
             .struct_size = sizeof block,
             .frames = n,
@@ -795,18 +636,18 @@ static void s_drain_logs(ab_processor_t *self)
 static void s_stats(void *user, ab_ctl_msg_t *msg)
 {
     ab_processor_t *self = user;
-    ab_ctl_stat_set(msg, "blocks", atomic_load(&self->received));
+    ab_ctl_stat_set(msg, "blocks", ab_subscriber_received(self->subscriber));
     ab_ctl_stat_set(msg, "processed", atomic_load(&self->processed));
     ab_ctl_stat_set(msg, "gaps", atomic_load(&self->gaps));
     ab_ctl_stat_set(msg, "dropped", atomic_load(&self->dropped));
-    ab_ctl_stat_set(msg, "bad", atomic_load(&self->bad));
+    ab_ctl_stat_set(msg, "bad", ab_subscriber_bad(self->subscriber));
     ab_ctl_stat_set(msg, "last_seq", atomic_load(&self->last_seq));
     ab_ctl_stat_set(msg, "published", atomic_load(&self->published));
     ab_ctl_stat_set(msg, "publish_drops", atomic_load(&self->publish_drops));
-    ab_ctl_stat_set(msg, "repaired", atomic_load(&self->repaired));
-    ab_ctl_stat_set(msg, "duplicates", atomic_load(&self->duplicates));
+    ab_ctl_stat_set(msg, "repaired", ab_subscriber_repaired(self->subscriber));
+    ab_ctl_stat_set(msg, "duplicates", ab_subscriber_duplicates(self->subscriber));
     ab_ctl_stat_set(msg, "lost_frames", atomic_load(&self->lost_frames));
-    ab_ctl_stat_set(msg, "held", atomic_load(&self->pending)); /* blocks waiting for a missing one */
+    ab_ctl_stat_set(msg, "held", ab_subscriber_pending(self->subscriber)); /* blocks waiting for a missing one */
 }
 
 /* A crash inside the plugin takes down this process only; say whose. */
@@ -854,7 +695,8 @@ int ab_processor_run(ab_processor_t *self)
     }
     self->receiver_started = true;
     rc = ab_node_wait_linked(self->node, 5000);
-    atomic_store(&self->linked, rc == 0);
+    if (rc == 0)
+        ab_subscriber_set_linked(self->subscriber);
     if (rc == AB_ETIMEOUT)
         ab_log_warn("the broker has not confirmed the subscription to %s yet; blocks may be missed until it does",
                     self->stream);
@@ -878,10 +720,10 @@ int ab_processor_run(ab_processor_t *self)
     ab_log_info("received %" PRIu64 " blocks, processed %" PRIu64 ", lost in transit %" PRIu64
                 ", dropped (queue full) %" PRIu64 ", bad %" PRIu64 ", repaired %" PRIu64 ", duplicates %" PRIu64
                 ", published %" PRIu64,
-                (uint64_t)atomic_load(&self->received), (uint64_t)atomic_load(&self->processed),
+                ab_subscriber_received(self->subscriber), (uint64_t)atomic_load(&self->processed),
                 (uint64_t)atomic_load(&self->gaps), (uint64_t)atomic_load(&self->dropped),
-                (uint64_t)atomic_load(&self->bad), (uint64_t)ab_repair_repaired(self->repair),
-                (uint64_t)ab_repair_duplicates(self->repair), (uint64_t)atomic_load(&self->published));
+                ab_subscriber_bad(self->subscriber), ab_subscriber_repaired(self->subscriber),
+                ab_subscriber_duplicates(self->subscriber), (uint64_t)atomic_load(&self->published));
     if (ab_node_bye(self->node, 2000) != 0)
         ab_log_warn("the broker did not acknowledge goodbye");
     if (atomic_load(&self->failed)) {

@@ -3,7 +3,6 @@
 #include "audiobus/ab_source.h"
 
 #include <ctype.h>
-#include <dlfcn.h>
 #include <math.h>
 #include <portaudio.h>
 #include <pthread.h>
@@ -12,13 +11,14 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "audiobus/ab_clock.h"
+#include "audiobus/ab_convert.h"
 #include "audiobus/ab_error.h"
 #include "audiobus/ab_log.h"
 #include "audiobus/ab_ring.h"
+#include "ab_pa.h"
 
 typedef enum { KIND_PORTAUDIO, KIND_FILE, KIND_SYNTH } s_kind_t;
 typedef enum { SYNTH_SINE, SYNTH_NOISE, SYNTH_COUNTER, SYNTH_IMPULSE } s_synth_t;
@@ -143,19 +143,8 @@ static void s_pa_finished(void *user)
 
 static void s_store_float(const ab_source_t *self, float value, void *out, size_t index)
 {
-    switch (self->format) {
-    case AB_FORMAT_F32: ((float *)out)[index] = value; break;
-    case AB_FORMAT_S16: {
-        float v = value * 32768.0f;
-        ((int16_t *)out)[index] = (int16_t)(v > 32767.0f ? 32767 : v < -32768.0f ? -32768 : lrintf(v));
-        break;
-    }
-    case AB_FORMAT_S32: {
-        double v = (double)value * 2147483648.0;
-        ((int32_t *)out)[index] = (int32_t)(v > 2147483647.0 ? 2147483647 : v < -2147483648.0 ? INT32_MIN : lrint(v));
-        break;
-    }
-    }
+    size_t size = ab_format_size(self->format);
+    ab_convert_from_f32(self->format, &value, (unsigned char *)out + index * size, 1, NULL);
 }
 
 /* Fill frames of the synthetic signal starting at frame0. */
@@ -318,41 +307,9 @@ static int s_parse_synth(ab_source_t *self, const char *what, char *error, size_
     return 0;
 }
 
-/* ALSA and JACK print to stderr while PortAudio probes them (missing
- * cards, no JACK server): noise that hides audiobus's own messages. Both
- * libraries come with PortAudio, so their hooks are looked up at run time
- * and muted unless debug logging is on. */
-static void s_alsa_quiet(const char *file, int line, const char *function, int err, const char *fmt, ...)
-{
-    (void)file, (void)line, (void)function, (void)err, (void)fmt;
-}
-
-static void s_jack_quiet(const char *message)
-{
-    (void)message;
-}
-
-static PaError s_pa_initialize(void)
-{
-    if (!ab_log_enabled(AB_LOG_DEBUG)) {
-        typedef int (*alsa_handler_setter)(void (*)(const char *, int, const char *, int, const char *, ...));
-        typedef void (*jack_handler_setter)(void (*)(const char *));
-        alsa_handler_setter alsa = (alsa_handler_setter)dlsym(RTLD_DEFAULT, "snd_lib_error_set_handler");
-        jack_handler_setter jack_error = (jack_handler_setter)dlsym(RTLD_DEFAULT, "jack_set_error_function");
-        jack_handler_setter jack_info = (jack_handler_setter)dlsym(RTLD_DEFAULT, "jack_set_info_function");
-        if (alsa)
-            alsa(s_alsa_quiet);
-        if (jack_error)
-            jack_error(s_jack_quiet);
-        if (jack_info)
-            jack_info(s_jack_quiet);
-    }
-    return Pa_Initialize();
-}
-
 bool ab_source_has_default_input(void)
 {
-    if (s_pa_initialize() != paNoError)
+    if (ab_pa_initialize() != paNoError)
         return false;
     bool has = Pa_GetDefaultInputDevice() != paNoDevice;
     Pa_Terminate();
@@ -361,7 +318,8 @@ bool ab_source_has_default_input(void)
 
 static int s_pa_init(ab_source_t *self, char *error, size_t error_len)
 {
-    PaError err = s_pa_initialize();
+    ab_pa_set_jack_client_name("audiobus-record");
+    PaError err = ab_pa_initialize();
     if (err != paNoError) {
         snprintf(error, error_len, "cannot initialise PortAudio: %s", Pa_GetErrorText(err));
         return AB_EDEVICE;
@@ -370,78 +328,16 @@ static int s_pa_init(ab_source_t *self, char *error, size_t error_len)
     return 0;
 }
 
-static bool s_contains_ci(const char *haystack, const char *needle)
-{
-    size_t n = strlen(needle);
-    for (const char *p = haystack; *p; p++)
-        if (strncasecmp(p, needle, n) == 0)
-            return true;
-    return false;
-}
-
-/* Pick the input device named by spec (index, exact name or substring). */
-static PaDeviceIndex s_find_device(const char *name, const char *host_api, char *error, size_t error_len)
-{
-    int count = Pa_GetDeviceCount();
-    int inputs = 0;
-    for (int i = 0; i < count; i++) {
-        const PaDeviceInfo *info = Pa_GetDeviceInfo(i);
-        if (info && info->maxInputChannels > 0)
-            inputs++;
-    }
-    if (!name || !*name) {
-        PaDeviceIndex index = paNoDevice;
-        if (host_api) {
-            for (int h = 0; h < Pa_GetHostApiCount(); h++) {
-                const PaHostApiInfo *api = Pa_GetHostApiInfo(h);
-                if (api && s_contains_ci(api->name, host_api))
-                    index = api->defaultInputDevice;
-            }
-        } else {
-            index = Pa_GetDefaultInputDevice();
-        }
-        if (index == paNoDevice)
-            snprintf(error, error_len,
-                     "no default input device%s%s (PortAudio sees %d input device(s); pick one with --source "
-                     "portaudio:NAME, see audiobus record --list-devices, or use --source file:PATH)",
-                     host_api ? " for host API " : "", host_api ? host_api : "", inputs);
-        return index;
-    }
-    char *end;
-    long number = strtol(name, &end, 10);
-    if (*end == '\0') {
-        const PaDeviceInfo *info = number >= 0 && number < count ? Pa_GetDeviceInfo((PaDeviceIndex)number) : NULL;
-        if (info && info->maxInputChannels > 0)
-            return (PaDeviceIndex)number;
-        snprintf(error, error_len, "no input device with index %ld (try: audiobus record --list-devices)", number);
-        return paNoDevice;
-    }
-    PaDeviceIndex substring_match = paNoDevice;
-    for (int pass = 0; pass < 2; pass++)
-        for (int i = 0; i < count; i++) {
-            const PaDeviceInfo *info = Pa_GetDeviceInfo(i);
-            if (!info || info->maxInputChannels <= 0)
-                continue;
-            const PaHostApiInfo *api = Pa_GetHostApiInfo(info->hostApi);
-            if (host_api && (!api || !s_contains_ci(api->name, host_api)))
-                continue;
-            if (pass == 0 && strcmp(info->name, name) == 0)
-                return i;
-            if (pass == 1 && s_contains_ci(info->name, name) && substring_match == paNoDevice)
-                substring_match = i;
-        }
-    if (substring_match == paNoDevice)
-        snprintf(error, error_len, "no input device \"%s\" (try: audiobus record --list-devices)", name);
-    return substring_match;
-}
-
 static int s_open_portaudio(ab_source_t *self, const ab_source_config_t *config, const char *device, char *error,
                             size_t error_len)
 {
     int rc = s_pa_init(self, error, error_len);
     if (rc)
         return rc;
-    PaDeviceIndex index = s_find_device(device, config->host_api, error, error_len);
+    PaDeviceIndex index = ab_pa_find_device(device, config->host_api, AB_PA_INPUT,
+                                            "pick one with --source portaudio:NAME, see audiobus record "
+                                            "--list-devices, or use --source file:PATH",
+                                            "audiobus record --list-devices", error, error_len);
     if (index == paNoDevice)
         return AB_EDEVICE;
     const PaDeviceInfo *info = Pa_GetDeviceInfo(index);
@@ -679,28 +575,5 @@ uint64_t ab_source_callback_percentile_ns(const ab_source_t *self, double p)
 
 int ab_source_list_devices(FILE *out)
 {
-    PaError err = s_pa_initialize();
-    if (err != paNoError) {
-        fprintf(out, "cannot initialise PortAudio: %s\n", Pa_GetErrorText(err));
-        return AB_EDEVICE;
-    }
-    int apis = Pa_GetHostApiCount();
-    int count = Pa_GetDeviceCount();
-    fprintf(out, "PortAudio: %d host API(s), %d device(s)\n", apis, count);
-    for (int h = 0; h < apis; h++) {
-        const PaHostApiInfo *api = Pa_GetHostApiInfo(h);
-        fprintf(out, "host API %d: %s (%d device(s))\n", h, api->name, api->deviceCount);
-    }
-    for (int i = 0; i < count; i++) {
-        const PaDeviceInfo *info = Pa_GetDeviceInfo(i);
-        const PaHostApiInfo *api = Pa_GetHostApiInfo(info->hostApi);
-        fprintf(out, "%3d  %-40s %-6s in %2d  out %2d  %.0f Hz%s%s\n", i, info->name, api ? api->name : "?",
-                info->maxInputChannels, info->maxOutputChannels, info->defaultSampleRate,
-                i == Pa_GetDefaultInputDevice() ? "  (default input)" : "",
-                i == Pa_GetDefaultOutputDevice() ? "  (default output)" : "");
-    }
-    if (Pa_GetDefaultInputDevice() == paNoDevice)
-        fprintf(out, "no default input device: use --source portaudio:NAME, file:PATH or synth:...\n");
-    Pa_Terminate();
-    return 0;
+    return ab_pa_list_devices(out, "no default input device: use --source portaudio:NAME, file:PATH or synth:...");
 }

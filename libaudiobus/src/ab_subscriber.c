@@ -1,0 +1,282 @@
+/* ab_subscriber.c - one stream from the broker, in order, with repair (see ab_subscriber.h). */
+#include "ab_subscriber.h"
+
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "ab_repair.h"
+#include "ab_zutil.h"
+#include "audiobus/ab_clock.h"
+#include "audiobus/ab_ctl.h"
+#include "audiobus/ab_error.h"
+#include "audiobus/ab_log.h"
+
+#define AB_SUB_HWM 16384
+
+struct ab_subscriber {
+    void *ctx;
+    ab_node_t *node;
+    char broker[256];
+    char stream[AB_STREAM_NAME_MAX + 1];
+    ab_subscriber_callbacks_t cb;
+    uint32_t backlog_ms;
+
+    /* data thread only */
+    ab_repair_t *repair;
+    void *sub;
+    void *replay_dealer;
+    uint64_t session; /* the session whose link and replay topics are subscribed */
+    bool backlog_requested;
+    ab_log_limiter_t bad_limiter;
+
+    atomic_bool linked;
+    atomic_uint_fast64_t received, bad, repaired, duplicates, pending;
+};
+
+static void s_deliver(void *user, const ab_block_t *block)
+{
+    ab_subscriber_t *self = user;
+    self->cb.deliver(self->cb.user, block);
+}
+
+static void s_lost(void *user, uint64_t from_seq, uint64_t to_seq, uint64_t frame0, uint64_t frames)
+{
+    ab_subscriber_t *self = user;
+    self->cb.lost(self->cb.user, from_seq, to_seq, frame0, frames);
+}
+
+/* Ask the broker for blocks again (on the data thread's own DEALER). */
+static void s_request(void *user, uint64_t from_seq, uint64_t to_seq, uint32_t backlog_ms)
+{
+    ab_subscriber_t *self = user;
+    if (!self->replay_dealer)
+        return;
+    ab_ctl_msg_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.cmd = AB_CMD_REPLAY;
+    snprintf(msg.stream, sizeof msg.stream, "%s", self->stream);
+    msg.session = self->session;
+    msg.from_seq = from_seq;
+    msg.to_seq = to_seq;
+    msg.backlog_ms = backlog_ms;
+    uint8_t buf[1024];
+    size_t len;
+    if (ab_ctl_encode(&msg, buf, sizeof buf, &len) == 0)
+        zmq_send(self->replay_dealer, buf, len, ZMQ_DONTWAIT);
+    if (backlog_ms)
+        ab_log_debug("asking the broker for the last %u ms of %s", backlog_ms, self->stream);
+    else
+        ab_log_debug("asking the broker for blocks %" PRIu64 "..%" PRIu64 " of %s again", from_seq, to_seq,
+                     self->stream);
+}
+
+ab_subscriber_t *ab_subscriber_new(void *zmq_ctx, ab_node_t *node, const ab_subscriber_config_t *config,
+                                   const ab_subscriber_callbacks_t *callbacks)
+{
+    ab_subscriber_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->ctx = zmq_ctx;
+    self->node = node;
+    snprintf(self->broker, sizeof self->broker, "%s", config->broker);
+    snprintf(self->stream, sizeof self->stream, "%s", config->stream);
+    self->cb = *callbacks;
+    self->backlog_ms = config->backlog_ms;
+    ab_repair_callbacks_t repair_callbacks = {s_deliver, s_lost, s_request, self};
+    self->repair = ab_repair_new(&repair_callbacks, config->repair_window, config->give_up_ms, config->retry_ms);
+    if (!self->repair) {
+        free(self);
+        return NULL;
+    }
+    return self;
+}
+
+void ab_subscriber_destroy(ab_subscriber_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    ab_subscriber_t *self = *self_p;
+    ab_repair_destroy(&self->repair);
+    free(self);
+    *self_p = NULL;
+}
+
+/* Subscribe to "$link/<session>" for the node's current session: after the
+ * node registers again (a restarted broker), the new broker learns from it
+ * that this node's subscriptions are in force. */
+static void s_follow_session(ab_subscriber_t *self)
+{
+    uint64_t session = ab_node_session(self->node);
+    if (session == self->session)
+        return;
+    char topic[64];
+    if (self->session) {
+        snprintf(topic, sizeof topic, "$link/%" PRIu64, self->session);
+        zmq_setsockopt(self->sub, ZMQ_UNSUBSCRIBE, topic, strlen(topic));
+        snprintf(topic, sizeof topic, "$replay/%" PRIu64, self->session);
+        zmq_setsockopt(self->sub, ZMQ_UNSUBSCRIBE, topic, strlen(topic) + 1);
+    }
+    /* The replay topic first: in force once the link is confirmed. */
+    snprintf(topic, sizeof topic, "$replay/%" PRIu64, session);
+    zmq_setsockopt(self->sub, ZMQ_SUBSCRIBE, topic, strlen(topic) + 1);
+    snprintf(topic, sizeof topic, "$link/%" PRIu64, session);
+    zmq_setsockopt(self->sub, ZMQ_SUBSCRIBE, topic, strlen(topic));
+    self->session = session;
+}
+
+int ab_subscriber_open(ab_subscriber_t *self, char *error, size_t error_len)
+{
+    self->sub = zmq_socket(self->ctx, ZMQ_SUB);
+    if (!self->sub) {
+        snprintf(error, error_len, "cannot create the data socket: %s", zmq_strerror(zmq_errno()));
+        return AB_EZMQ;
+    }
+    int hwm = AB_SUB_HWM, linger = 0;
+    int64_t max_size = AB_BLOCK_MAX_BYTES + 1024;
+    zmq_setsockopt(self->sub, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(self->sub, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(self->sub, ZMQ_MAXMSGSIZE, &max_size, sizeof max_size);
+    ab_zutil_set_liveness(self->sub);
+    uint8_t topic[AB_TOPIC_MAX];
+    size_t topic_len = ab_topic_for_stream(self->stream, topic);
+    /* The stream first, the link topic last: when the broker sees the link
+     * subscription, the stream's is already in force. */
+    zmq_setsockopt(self->sub, ZMQ_SUBSCRIBE, topic, topic_len);
+    self->session = 0;
+    s_follow_session(self);
+    if (zmq_connect(self->sub, ab_node_data_out(self->node)) != 0) {
+        snprintf(error, error_len, "cannot connect to the broker's data-out endpoint %s: %s",
+                 ab_node_data_out(self->node), zmq_strerror(zmq_errno()));
+        return AB_EZMQ;
+    }
+    self->replay_dealer = zmq_socket(self->ctx, ZMQ_DEALER);
+    if (self->replay_dealer)
+        ab_zutil_set_liveness(self->replay_dealer);
+    if (!self->replay_dealer || zmq_setsockopt(self->replay_dealer, ZMQ_LINGER, &linger, sizeof linger) ||
+        zmq_connect(self->replay_dealer, self->broker) != 0) {
+        snprintf(error, error_len, "cannot connect to the broker at %s for replays: %s", self->broker,
+                 zmq_strerror(zmq_errno()));
+        return AB_EZMQ;
+    }
+    if (self->backlog_ms)
+        ab_repair_hold_for_backlog(self->repair, ab_clock_mono_ns());
+    return 0;
+}
+
+void ab_subscriber_close(ab_subscriber_t *self)
+{
+    if (!self)
+        return;
+    if (self->sub)
+        zmq_close(self->sub);
+    if (self->replay_dealer)
+        zmq_close(self->replay_dealer);
+    self->sub = NULL;
+    self->replay_dealer = NULL;
+}
+
+/* Answers to replay requests. */
+static void s_receive_replies(ab_subscriber_t *self)
+{
+    uint8_t buf[2048];
+    int len;
+    while ((len = zmq_recv(self->replay_dealer, buf, sizeof buf, ZMQ_DONTWAIT)) >= 0) {
+        ab_ctl_msg_t msg;
+        if (len > (int)sizeof buf || ab_ctl_decode(&msg, buf, (size_t)len) != 0 || msg.cmd != AB_CMD_REPLAYING ||
+            strcmp(msg.stream, self->stream) != 0)
+            continue;
+        ab_repair_replaying(self->repair, msg.from_seq, msg.to_seq, msg.first_seq, ab_clock_mono_ns());
+    }
+}
+
+static void s_receive_blocks(ab_subscriber_t *self)
+{
+    for (int i = 0; i < 256; i++) {
+        zmq_msg_t topic, payload;
+        zmq_msg_init(&topic);
+        if (zmq_msg_recv(&topic, self->sub, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&topic);
+            return;
+        }
+        zmq_msg_init(&payload);
+        bool two_frames = zmq_msg_more(&topic) && zmq_msg_recv(&payload, self->sub, ZMQ_DONTWAIT) >= 0;
+        if (two_frames && zmq_msg_more(&payload)) {
+            ab_zutil_drain(self->sub);
+            two_frames = false;
+        }
+        if (!two_frames) {
+            atomic_fetch_add(&self->bad, 1);
+            ab_log_limited(&self->bad_limiter, 1000, AB_LOG_WARN, "ignored a data message with the wrong frames");
+        } else {
+            ab_block_t block;
+            int rc = ab_block_decode(&block, zmq_msg_data(&payload), zmq_msg_size(&payload));
+            bool replayed = zmq_msg_size(&topic) > 8 && memcmp(zmq_msg_data(&topic), "$replay/", 8) == 0;
+            if (rc ||
+                (!replayed && !ab_topic_matches(zmq_msg_data(&topic), zmq_msg_size(&topic), self->stream)) ||
+                strcmp(block.stream, self->stream) != 0) {
+                atomic_fetch_add(&self->bad, 1);
+                ab_log_limited(&self->bad_limiter, 1000, AB_LOG_WARN, "ignored a bad block: %s",
+                               rc ? ab_strerror(rc) : "topic and stream do not match");
+            } else {
+                atomic_fetch_add(&self->received, 1);
+                ab_repair_push(self->repair, &block, ab_clock_mono_ns());
+            }
+        }
+        zmq_msg_close(&topic);
+        zmq_msg_close(&payload);
+    }
+}
+
+void ab_subscriber_poll(ab_subscriber_t *self, int timeout_ms)
+{
+    s_follow_session(self);
+    if (self->backlog_ms && !self->backlog_requested && atomic_load(&self->linked)) {
+        ab_repair_request_backlog(self->repair, self->backlog_ms, ab_clock_mono_ns());
+        self->backlog_requested = true;
+    }
+    zmq_pollitem_t items[] = {{self->sub, 0, ZMQ_POLLIN, 0}, {self->replay_dealer, 0, ZMQ_POLLIN, 0}};
+    if (zmq_poll(items, 2, timeout_ms) > 0) {
+        if (items[1].revents & ZMQ_POLLIN)
+            s_receive_replies(self);
+        if (items[0].revents & ZMQ_POLLIN)
+            s_receive_blocks(self);
+    }
+    ab_repair_tick(self->repair, ab_clock_mono_ns());
+    atomic_store(&self->pending, ab_repair_pending(self->repair));
+    atomic_store(&self->repaired, ab_repair_repaired(self->repair));
+    atomic_store(&self->duplicates, ab_repair_duplicates(self->repair));
+}
+
+void ab_subscriber_set_linked(ab_subscriber_t *self)
+{
+    atomic_store(&self->linked, true);
+}
+
+uint64_t ab_subscriber_received(const ab_subscriber_t *self)
+{
+    return atomic_load(&self->received);
+}
+
+uint64_t ab_subscriber_bad(const ab_subscriber_t *self)
+{
+    return atomic_load(&self->bad);
+}
+
+uint64_t ab_subscriber_repaired(const ab_subscriber_t *self)
+{
+    return atomic_load(&self->repaired);
+}
+
+uint64_t ab_subscriber_duplicates(const ab_subscriber_t *self)
+{
+    return atomic_load(&self->duplicates);
+}
+
+uint64_t ab_subscriber_pending(const ab_subscriber_t *self)
+{
+    return atomic_load(&self->pending);
+}

@@ -1,0 +1,299 @@
+"""`audiobus latency` on a dummy JACK server: the probes go out of the
+profiler's JACK output port, through a connection the test makes, back into
+its input port, and the reported round trip is what JACK's and PortAudio's
+buffering imply, to the frame.
+
+What the round trip must be, in frames (P = the JACK period, B = --block):
+
+- JACK runs every client once per period. A client's output port connected
+  back to its own input port closes a loop, which JACK breaks by one cycle:
+  what the client writes in cycle n it reads in cycle n + 1. That is P.
+- PortAudio's JACK host API, asked for a fixed callback size in a
+  full-duplex stream, passes the audio through its buffer processor, which
+  holds one user buffer on the way: B more. With --block 0 (PortAudio's
+  paFramesPerBufferUnspecified) the callback gets JACK's buffers as they
+  are and nothing is added.
+- So one full-duplex stream measures P + B, and P alone with --block 0.
+  With --separate-streams (an input and an output stream of the same JACK
+  client, both run in the same cycle, each with callbacks of the period's
+  size) there is no full-duplex adaptation: P, up to the few frames by which
+  the callbacks' clock relates two counters.
+
+The profiler counts frames, not time, so a dummy loop gives the same figure
+for every probe unless JACK reports an xrun (a missed cycle, possible on a
+loaded machine); then each figure is still within one period. The period is
+varied (128, 256, 512) so that a profiler that ignored the loop could not
+pass. Also: no loop -> a clear error; a loop cut mid-run -> probes counted
+as not found.
+
+With `--part broker`, the loop goes through audiobus instead: the profiler
+(--through-broker) starts a broker, `audiobus record` and `audiobus play`;
+the test connects profiler out -> recorder in and player out -> profiler in.
+The player holds its jitter buffer target (--play-latency) of audio before
+it plays, and the recorder and the player each move whole blocks of 256
+frames, so the path adds the target, give or take two blocks, to the direct
+round trip measured just before on the same server; a longer target adds
+that much more. A loaded machine disturbs that path: JACK xruns (cycles a
+client missed) make the recorder lose audio (it logs input overflows, the
+profiler counts xruns), so the player's buffer and the round trip shrink by
+a period each time; the player may run dry (an underrun: it re-buffers) or
+fall behind (an overrun: it drops audio), which it logs. Then only the
+shape is checked: most probes come back, later than direct by between half
+and twice the target.
+
+Skips (77) when the JACK tools are not installed (cmake/setup.sh installs
+Debian's jackd2)."""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+import harness as h
+
+TOOLS = ("jackd", "jack_lsp", "jack_connect", "jack_disconnect")
+missing = [t for t in TOOLS if not shutil.which(t)]
+if missing:
+    print("SKIP: %s not installed (Debian package jackd2; cmake/setup.sh installs it)" % ", ".join(missing))
+    sys.exit(77)
+
+PART = sys.argv[sys.argv.index("--part") + 1] if "--part" in sys.argv else "direct"
+work = h.setup()
+RATE = 48000
+CLIENT = "ablat"
+
+
+class Jack:
+    """A dummy JACK server of this test's own, named uniquely, stopped by PID."""
+
+    def __init__(self, period):
+        self.period = period
+        self.name = "ab-latency-%d-%d" % (os.getpid(), period)
+        self.env = {"JACK_DEFAULT_SERVER": self.name, "JACK_NO_AUDIO_RESERVATION": "1"}
+        self.log = open(os.path.join(work, "jackd-%d.txt" % period), "w")
+        self.proc = subprocess.Popen(["jackd", "-n", self.name, "-d", "dummy", "-r", str(RATE), "-p", str(period)],
+                                     stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     env=dict(os.environ, **self.env))
+        if not h.wait_for(lambda: "system:capture_1" in self.ports() or self.proc.poll() is not None, 20, 0.1) \
+                or self.proc.poll() is not None:
+            self.stop()
+            with open(self.log.name) as f:
+                raise RuntimeError("jackd did not start:\n" + f.read())
+
+    def tool(self, *args):
+        return subprocess.run(list(args), capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL,
+                              env=dict(os.environ, **self.env))
+
+    def ports(self):
+        return self.tool("jack_lsp", "-s", self.name).stdout.split()
+
+    def connect(self, source, destination):
+        r = self.tool("jack_connect", "-s", self.name, source, destination)
+        return h.check(r.returncode == 0, "jack_connect", source, destination, r.stdout, r.stderr)
+
+    def disconnect(self, source, destination):
+        r = self.tool("jack_disconnect", "-s", self.name, source, destination)
+        return h.check(r.returncode == 0, "jack_disconnect", source, destination, r.stdout, r.stderr)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.log.close()
+
+
+def start_latency(jack, tag, args):
+    """Start the profiler on jack's server; returns (node, output port, input port)
+    once its ports exist (not yet connected to each other)."""
+    node = h.Node(work, "latency-%d-%s" % (jack.period, tag),
+                  ["latency", "--host-api", "JACK", "--jack-name", CLIENT, "--rate", str(RATE)] + args,
+                  env=jack.env)
+    out_port, in_port = CLIENT + ":out_0", CLIENT + ":in_0"
+    ready = h.wait_for(lambda: node.proc.poll() is not None or
+                       (out_port in jack.ports() and in_port in jack.ports()), 30, 0.1)
+    h.check(ready and node.proc.poll() is None, "the profiler's JACK ports appear", tag, node.output()[-2000:])
+    return node, out_port, in_port
+
+
+def result_of(node, tag, timeout=60):
+    status = node.wait(timeout)
+    output = node.output()
+    h.check(status == 0, "latency exits 0", tag, status, output[-2000:])
+    for line in output.splitlines():
+        if line.startswith("{"):
+            return json.loads(line)
+    h.check(False, "latency printed a JSON result", tag, output[-2000:])
+    return None
+
+
+def measure(jack, tag, args, count=20):
+    node, out_port, in_port = start_latency(jack, tag, ["--json", "--count", str(count), "--interval", "0.1",
+                                                        "--wait", "30"] + args)
+    jack.connect(out_port, in_port)
+    return result_of(node, tag)
+
+
+def check_round_trip(r, tag, expected, period, exact_to=0):
+    """Every probe found; the median is expected (within exact_to frames);
+    every figure within one period of it, and all equal when there was no
+    xrun (and exact_to is 0)."""
+    if r is None:
+        return
+    print("%s: %s" % (tag, {k: r[k] for k in ("count", "found", "missed", "frames", "reported_frames", "xruns")}),
+          flush=True)
+    h.check(r["complete"] and r["count"] == 20, "20 probes measured", tag, r["count"])
+    h.check(r["found"] == r["count"] and r["missed"] == 0, "every probe found", tag, r["found"], r["missed"])
+    f = r["frames"]
+    if not f:
+        return
+    h.check(abs(f["p50"] - expected) <= exact_to, "median round trip", tag, f["p50"], "expected", expected)
+    h.check(expected - period <= f["min"] and f["max"] <= expected + period, "every round trip within a period",
+            tag, f["min"], f["max"], expected, period)
+    if r["xruns"] == 0 and exact_to == 0:
+        h.check(f["min"] == f["max"] == expected, "frame-exact without xruns", tag, f["min"], f["max"], expected)
+    h.check(abs(r["ms"]["p50"] - f["p50"] * 1000.0 / RATE) < 1e-9, "ms agree with frames", tag, r["ms"], f)
+    h.check(r["min_score"] > 0.99, "a dummy loop is bit-exact: correlation 1", tag, r["min_score"])
+
+
+def through_broker(jack, target_ms):
+    """The round trip through record -> broker -> play with this jitter target."""
+    tag = "through-%d" % target_ms
+    node = h.Node(work, "latency-" + tag,
+                  ["latency", "--host-api", "JACK", "--jack-name", CLIENT, "--rate", str(RATE), "--block", "256",
+                   "--through-broker", "--play-latency", str(target_ms), "--count", "20", "--interval", "0.25",
+                   "--json", "--wait", "60"], env=jack.env)
+    out_port, in_port = CLIENT + ":out_0", CLIENT + ":in_0"
+    record_in, play_out = "audiobus-record:in_0", "audiobus-play:out_0"
+
+    def ready():
+        if node.proc.poll() is not None:
+            return True
+        ports = jack.ports()
+        return all(p in ports for p in (out_port, in_port, record_in, play_out))
+    h.check(h.wait_for(ready, 30, 0.1) and node.proc.poll() is None, "the chain's JACK ports appear", tag,
+            node.output()[-3000:])
+    jack.connect(out_port, record_in)
+    jack.connect(play_out, in_port)
+    r = result_of(node, tag, timeout=120)
+    if r:
+        # The children's messages are in the profiler's log: the player's
+        # underruns and overruns among them.
+        r["disturbed"] = r["xruns"] > 0 or re.search(r"underrun|overrun|overflow", node.output()) is not None
+        print("%s: %s" % (tag, {k: r[k] for k in ("count", "found", "missed", "frames", "disturbed")}), flush=True)
+        h.check(r["through_broker"] and r["through_broker"]["play_latency_ms"] == target_ms,
+                "the result names the chain", tag, r["through_broker"])
+        h.check(r["count"] == 20, "20 probes measured", tag, r["count"])
+        if r["disturbed"]:
+            h.check(r["found"] >= 15, "most probes came back through audiobus (the player was disturbed)", tag,
+                    r["found"], r["latencies"])
+        else:
+            h.check(r["found"] == 20, "every probe came back through audiobus", tag, r["found"], r["latencies"])
+    return r
+
+
+if PART == "broker":
+    jack = Jack(256)
+    try:
+        direct = measure(jack, "direct", ["--block", "256"])
+        check_round_trip(direct, "P=256 B=256 direct, for reference", 512, 256)
+        r50 = through_broker(jack, 50)
+        r150 = through_broker(jack, 150)
+    finally:
+        jack.stop()
+    if direct and direct["frames"] and r50 and r50["frames"] and r150 and r150["frames"]:
+        base = direct["frames"]["p50"]
+        for target_ms, r in ((50, r50), (150, r150)):
+            added = r["frames"]["p50"] - base
+            target = target_ms * RATE / 1000
+            print("through audiobus, play target %d ms: round trip %d frames (%.1f ms), %d frames (%.1f ms) more "
+                  "than direct; spread %d frames" % (target_ms, r["frames"]["p50"], r["ms"]["p50"], added,
+                                                     added * 1000.0 / RATE, r["frames"]["max"] - r["frames"]["min"]),
+                  flush=True)
+            if r["disturbed"]:
+                h.check(target / 2 <= added <= 2 * target + 2 * 256,
+                        "added latency about the play target (disturbed run)", target_ms, added, target)
+                continue
+            h.check(abs(added - target) <= 2 * 256, "added latency is the play target, within two blocks",
+                    target_ms, added, target)
+            h.check(r["frames"]["max"] - r["frames"]["min"] <= 2 * 256, "round trips through audiobus steady",
+                    target_ms, r["frames"], r["latencies"])
+        if not r50["disturbed"] and not r150["disturbed"]:
+            more = r150["frames"]["p50"] - r50["frames"]["p50"]
+            h.check(abs(more - 100 * RATE / 1000) <= 2 * 256, "100 ms more target, 100 ms more round trip", more)
+    h.finish()
+
+# --- period 256 -------------------------------------------------------------
+jack = Jack(256)
+try:
+    r = measure(jack, "block256", ["--block", "256"])
+    check_round_trip(r, "P=256 B=256 full duplex", 256 + 256, 256)
+    h.check(r is None or r["full_duplex"], "one full-duplex stream on one host API", r and r["description"])
+
+    r = measure(jack, "block0", ["--block", "0"])
+    check_round_trip(r, "P=256 B=0 full duplex", 256, 256)
+
+    r = measure(jack, "separate", ["--block", "256", "--separate-streams"])
+    check_round_trip(r, "P=256 B=256 two streams", 256, 256, exact_to=8)
+    h.check(r is None or not r["full_duplex"], "two streams when asked", r and r["description"])
+
+    # The human-readable table: the same figures.
+    node, out_port, in_port = start_latency(jack, "text", ["--count", "5", "--interval", "0.1", "--block", "0"])
+    jack.connect(out_port, in_port)
+    status = node.wait(60)
+    text = node.output()
+    h.check(status == 0, "latency (text) exits 0", status, text[-2000:])
+    h.check(re.search(r"5 found, 0 not found", text) is not None, "text: found and not found", text)
+    h.check(re.search(r"^frames\s+256\s+256\s+256\s+256\s*$", text, re.M) is not None, "text: frames row", text)
+    h.check(re.search(r"^ms\s+5\.333\s+5\.333\s+5\.333\s+5\.333\s*$", text, re.M) is not None, "text: ms row", text)
+    h.check(re.search(r"\s+min\s+p50\s+p99\s+max", text) is not None, "text: header", text)
+
+    # No loop: a clear error naming the ports to connect, exit 1.
+    node, out_port, in_port = start_latency(jack, "noloop", ["--wait", "1.5", "--interval", "0.1"])
+    status = node.wait(30)
+    text = node.output()
+    h.check(status == 1, "no loop: exit 1", status, text[-2000:])
+    h.check("no probe came back within 1.5 s" in text and out_port in text and in_port in text,
+            "no loop: the message says what to connect", text[-2000:])
+
+    # A loop cut for a while mid-run: the probes sent meanwhile are counted
+    # as not found, the others are still exact.
+    node, out_port, in_port = start_latency(jack, "cut", ["--json", "--count", "40", "--interval", "0.1",
+                                                          "--block", "0", "--wait", "30"])
+    jack.connect(out_port, in_port)
+    h.check(h.wait_for(lambda: "came back" in node.output() or node.proc.poll() is not None, 30),
+            "cut: measuring started", node.output()[-2000:])
+    time.sleep(0.5)
+    jack.disconnect(out_port, in_port)
+    time.sleep(1.0)
+    jack.connect(out_port, in_port)
+    r = result_of(node, "cut")
+    if r:
+        print("cut: found %d, missed %d, %s" % (r["found"], r["missed"], r["frames"]), flush=True)
+        h.check(r["count"] == 40 and r["found"] + r["missed"] == 40, "cut: 40 probes measured", r["count"])
+        h.check(r["missed"] >= 4, "cut: the probes sent while cut are not found", r["missed"], r["latencies"])
+        h.check(r["found"] >= 10, "cut: the others are found", r["found"], r["latencies"])
+        h.check(r["frames"] and r["frames"]["p50"] == 256, "cut: the found ones still 256", r["frames"])
+finally:
+    jack.stop()
+
+# --- other periods: the figure follows the period -----------------------------
+jack = Jack(512)
+try:
+    check_round_trip(measure(jack, "block256", ["--block", "256"]), "P=512 B=256 full duplex", 512 + 256, 512)
+    check_round_trip(measure(jack, "block0", ["--block", "0"]), "P=512 B=0 full duplex", 512, 512)
+finally:
+    jack.stop()
+
+jack = Jack(128)
+try:
+    check_round_trip(measure(jack, "block128", ["--block", "128"]), "P=128 B=128 full duplex", 128 + 128, 128)
+finally:
+    jack.stop()
+
+h.finish()
