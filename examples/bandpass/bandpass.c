@@ -39,6 +39,7 @@
 #include <audiobus/ab_convert.h>
 #include <audiobus/ab_plugin.h>
 #include <audiobus/ab_stft.h>
+#include <audiobus/ab_text.h>
 
 #define BANDPASS_MAX_CHANNELS 256
 #define BANDPASS_MAX_HZ 500000.0
@@ -81,28 +82,6 @@ static const ab_plugin_param_info_t s_params[] = {
     {NULL, NULL, NULL},
 };
 
-static int s_parse_uint(const char *text, unsigned long max, uint32_t *out)
-{
-    char *end = NULL;
-    if (text[0] < '0' || text[0] > '9')
-        return -1;
-    unsigned long v = strtoul(text, &end, 10);
-    if (*end != '\0' || v > max)
-        return -1;
-    *out = (uint32_t)v;
-    return 0;
-}
-
-static int s_parse_hz(const char *text, double *out)
-{
-    char *end = NULL;
-    double v = strtod(text, &end);
-    if (end == text || *end != '\0' || !(v >= 0.0) || v > BANDPASS_MAX_HZ)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static void *s_create(const ab_plugin_host_t *host, const ab_plugin_param_t *params, uint32_t n_params,
                       char *error, uint32_t error_len)
 {
@@ -116,13 +95,13 @@ static void *s_create(const ab_plugin_host_t *host, const ab_plugin_param_t *par
     for (uint32_t i = 0; i < n_params; i++) {
         const char *key = params[i].key, *value = params[i].value ? params[i].value : "";
         if (strcmp(key, "low") == 0) {
-            if (s_parse_hz(value, &low) != 0) {
+            if (ab_text_parse_double(value, 0.0, BANDPASS_MAX_HZ, &low) != 0) {
                 snprintf(error, error_len, "bandpass: bad value \"%s\" for low (expected Hz >= 0, e.g. low=300)",
                          value);
                 return NULL;
             }
         } else if (strcmp(key, "high") == 0) {
-            if (s_parse_hz(value, &high) != 0) {
+            if (ab_text_parse_double(value, 0.0, BANDPASS_MAX_HZ, &high) != 0) {
                 snprintf(error, error_len,
                          "bandpass: bad value \"%s\" for high (expected Hz above low and at most half the rate, "
                          "e.g. high=3400)",
@@ -132,7 +111,7 @@ static void *s_create(const ab_plugin_host_t *host, const ab_plugin_param_t *par
         } else if (strcmp(key, "n_fft") == 0) {
             if (strcmp(value, "auto") == 0) {
                 n_fft = 0;
-            } else if (s_parse_uint(value, AB_STFT_MAX_FFT, &n_fft) != 0 || n_fft < 2 || n_fft % 2 != 0) {
+            } else if (ab_text_parse_u32(value, 0, AB_STFT_MAX_FFT, &n_fft) != 0 || n_fft < 2 || n_fft % 2 != 0) {
                 snprintf(error, error_len,
                          "bandpass: bad value \"%s\" for n_fft (expected an even number of samples from 2 to %d, "
                          "or auto, e.g. n_fft=1024)",
@@ -142,7 +121,7 @@ static void *s_create(const ab_plugin_host_t *host, const ab_plugin_param_t *par
         } else if (strcmp(key, "hop") == 0) {
             if (strcmp(value, "auto") == 0) {
                 hop = 0;
-            } else if (s_parse_uint(value, AB_STFT_MAX_FFT, &hop) != 0 || hop == 0) {
+            } else if (ab_text_parse_u32(value, 0, AB_STFT_MAX_FFT, &hop) != 0 || hop == 0) {
                 snprintf(error, error_len,
                          "bandpass: bad value \"%s\" for hop (expected samples from 1 to n_fft, or auto, "
                          "e.g. hop=256)",

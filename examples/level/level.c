@@ -50,11 +50,11 @@ static const ab_plugin_param_info_t s_params[] = {
     {NULL, NULL, NULL},
 };
 
+/* An interval in seconds: 0 (no summaries) or 0.1 to 86400. */
 static int s_parse_seconds(const char *text, double *out)
 {
-    char *end = NULL;
-    double v = strtod(text, &end);
-    if (end == text || *end != '\0' || !(v == 0.0 || (v >= 0.1 && v <= 86400.0)))
+    double v = 0.0;
+    if (ab_text_parse_double(text, 0.0, 86400.0, &v) != 0 || (v > 0.0 && v < 0.1))
         return -1;
     *out = v;
     return 0;

@@ -150,48 +150,6 @@ static const char *const s_norms[] = {"none", "slaney", NULL};
 static const char *const s_windows[] = {"hann", "hamming", "rect", NULL};
 static const char *const s_logs[] = {"db", "ln", "none", NULL};
 
-/* The index of text in names (NULL-terminated), or -1. */
-static int s_parse_choice(const char *text, const char *const *names)
-{
-    for (int i = 0; names[i]; i++)
-        if (strcmp(text, names[i]) == 0)
-            return i;
-    return -1;
-}
-
-/* A positive number from lo to hi (strtod syntax). */
-static int s_parse_number(const char *text, double lo, double hi, double *out)
-{
-    char *end = NULL;
-    double v = strtod(text, &end);
-    if (end == text || *end != '\0' || !(v >= lo && v <= hi))
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int s_parse_uint(const char *text, unsigned long max, uint32_t *out)
-{
-    char *end = NULL;
-    if (text[0] < '0' || text[0] > '9')
-        return -1;
-    unsigned long v = strtoul(text, &end, 10);
-    if (*end != '\0' || v > max)
-        return -1;
-    *out = (uint32_t)v;
-    return 0;
-}
-
-static int s_parse_hz(const char *text, double *out)
-{
-    char *end = NULL;
-    double v = strtod(text, &end);
-    if (end == text || *end != '\0' || !(v >= 0.0) || v > 500000.0)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static void *s_create(const ab_plugin_host_t *host, const ab_plugin_param_t *params, uint32_t n_params,
                       char *error, uint32_t error_len)
 {
@@ -208,7 +166,7 @@ static void *s_create(const ab_plugin_host_t *host, const ab_plugin_param_t *par
     for (uint32_t i = 0; i < n_params; i++) {
         const char *key = params[i].key, *value = params[i].value ? params[i].value : "";
         if (strcmp(key, "n_mels") == 0) {
-            if (s_parse_uint(value, AB_LOGMEL_MAX_MELS, &n_mels) != 0 || n_mels == 0) {
+            if (ab_text_parse_u32(value, 0, AB_LOGMEL_MAX_MELS, &n_mels) != 0 || n_mels == 0) {
                 snprintf(
                     error, error_len,
                     "logmel: bad value \"%s\" for n_mels (expected an integer from 1 to %d, e.g. n_mels=40)",
@@ -218,7 +176,7 @@ static void *s_create(const ab_plugin_host_t *host, const ab_plugin_param_t *par
         } else if (strcmp(key, "n_fft") == 0) {
             if (strcmp(value, "auto") == 0) {
                 n_fft = 0;
-            } else if (s_parse_uint(value, AB_LOGMEL_MAX_FFT, &n_fft) != 0 || n_fft < 2 || n_fft % 2 != 0) {
+            } else if (ab_text_parse_u32(value, 0, AB_LOGMEL_MAX_FFT, &n_fft) != 0 || n_fft < 2 || n_fft % 2 != 0) {
                 snprintf(
                     error, error_len,
                     "logmel: bad value \"%s\" for n_fft (expected an even number of samples from 2 to %d, "
@@ -229,7 +187,7 @@ static void *s_create(const ab_plugin_host_t *host, const ab_plugin_param_t *par
         } else if (strcmp(key, "hop") == 0) {
             if (strcmp(value, "auto") == 0) {
                 hop = 0;
-            } else if (s_parse_uint(value, 1000000, &hop) != 0 || hop == 0) {
+            } else if (ab_text_parse_u32(value, 0, 1000000, &hop) != 0 || hop == 0) {
                 snprintf(error, error_len,
                          "logmel: bad value \"%s\" for hop (expected samples from 1 to 1000000, or auto, "
                          "e.g. hop=160)",
@@ -237,13 +195,13 @@ static void *s_create(const ab_plugin_host_t *host, const ab_plugin_param_t *par
                 return NULL;
             }
         } else if (strcmp(key, "fmin") == 0) {
-            if (s_parse_hz(value, &fmin) != 0) {
+            if (ab_text_parse_double(value, 0.0, 500000.0, &fmin) != 0) {
                 snprintf(error, error_len,
                          "logmel: bad value \"%s\" for fmin (expected Hz >= 0, e.g. fmin=20)", value);
                 return NULL;
             }
         } else if (strcmp(key, "fmax") == 0) {
-            if (s_parse_hz(value, &fmax) != 0) {
+            if (ab_text_parse_double(value, 0.0, 500000.0, &fmax) != 0) {
                 snprintf(error, error_len,
                          "logmel: bad value \"%s\" for fmax (expected Hz > fmin, or 0 for half the rate, "
                          "e.g. fmax=8000)",
@@ -251,31 +209,31 @@ static void *s_create(const ab_plugin_host_t *host, const ab_plugin_param_t *par
                 return NULL;
             }
         } else if (strcmp(key, "scale") == 0) {
-            if ((scale = s_parse_choice(value, s_scales)) < 0) {
+            if ((scale = ab_text_parse_choice(value, s_scales)) < 0) {
                 snprintf(error, error_len, "logmel: bad value \"%s\" for scale (expected htk or slaney)",
                          value);
                 return NULL;
             }
         } else if (strcmp(key, "spectrum") == 0) {
-            if ((spectrum = s_parse_choice(value, s_spectra)) < 0) {
+            if ((spectrum = ab_text_parse_choice(value, s_spectra)) < 0) {
                 snprintf(error, error_len,
                          "logmel: bad value \"%s\" for spectrum (expected power or magnitude)", value);
                 return NULL;
             }
         } else if (strcmp(key, "norm") == 0) {
-            if ((norm = s_parse_choice(value, s_norms)) < 0) {
+            if ((norm = ab_text_parse_choice(value, s_norms)) < 0) {
                 snprintf(error, error_len, "logmel: bad value \"%s\" for norm (expected none or slaney)",
                          value);
                 return NULL;
             }
         } else if (strcmp(key, "window") == 0) {
-            if ((window = s_parse_choice(value, s_windows)) < 0) {
+            if ((window = ab_text_parse_choice(value, s_windows)) < 0) {
                 snprintf(error, error_len,
                          "logmel: bad value \"%s\" for window (expected hann, hamming or rect)", value);
                 return NULL;
             }
         } else if (strcmp(key, "log") == 0) {
-            if ((log_kind = s_parse_choice(value, s_logs)) < 0) {
+            if ((log_kind = ab_text_parse_choice(value, s_logs)) < 0) {
                 snprintf(error, error_len, "logmel: bad value \"%s\" for log (expected db, ln or none)",
                          value);
                 return NULL;
@@ -283,7 +241,7 @@ static void *s_create(const ab_plugin_host_t *host, const ab_plugin_param_t *par
         } else if (strcmp(key, "floor") == 0) {
             if (strcmp(value, "auto") == 0) {
                 floor_ = 0.0;
-            } else if (s_parse_number(value, 1e-37, 1e37, &floor_) != 0) {
+            } else if (ab_text_parse_double(value, 1e-37, 1e37, &floor_) != 0) {
                 snprintf(error, error_len,
                          "logmel: bad value \"%s\" for floor (expected a number above 0, or auto, e.g. "
                          "floor=1e-10)",
@@ -303,7 +261,7 @@ static void *s_create(const ab_plugin_host_t *host, const ab_plugin_param_t *par
             }
             png = value;
         } else if (strcmp(key, "png_seconds") == 0) {
-            if (s_parse_number(value, 1.0, 86400.0, &png_seconds) != 0) {
+            if (ab_text_parse_double(value, 1.0, 86400.0, &png_seconds) != 0) {
                 snprintf(error, error_len,
                          "logmel: bad value \"%s\" for png_seconds (expected seconds from 1 to 86400, e.g. "
                          "png_seconds=600)",
@@ -311,7 +269,7 @@ static void *s_create(const ab_plugin_host_t *host, const ab_plugin_param_t *par
                 return NULL;
             }
         } else if (strcmp(key, "png_range") == 0) {
-            if (s_parse_number(value, 1.0, 400.0, &png_range) != 0) {
+            if (ab_text_parse_double(value, 1.0, 400.0, &png_range) != 0) {
                 snprintf(
                     error, error_len,
                     "logmel: bad value \"%s\" for png_range (expected dB from 1 to 400, e.g. png_range=80)",

@@ -1,7 +1,9 @@
 /* ab_text.c - real-time safe text building and parameter parsing (see ab_text.h). */
 #include "audiobus/ab_text.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 void ab_text_put_str(char **p, char *end, const char *s)
@@ -52,5 +54,38 @@ int ab_text_parse_bool(const char *text, int *out)
             return 0;
         }
     }
+    return -1;
+}
+
+int ab_text_parse_double(const char *text, double lo, double hi, double *out)
+{
+    if (text[0] == '\0' || text[0] == ' ' || (text[0] >= '\t' && text[0] <= '\r'))
+        return -1; /* strtod would skip leading space */
+    char *end = NULL;
+    double v = strtod(text, &end);
+    if (end == text || *end != '\0' || !(v >= lo && v <= hi))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int ab_text_parse_u32(const char *text, uint32_t lo, uint32_t hi, uint32_t *out)
+{
+    if (text[0] < '0' || text[0] > '9')
+        return -1;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (*end != '\0' || errno == ERANGE || v < lo || v > hi)
+        return -1;
+    *out = (uint32_t)v;
+    return 0;
+}
+
+int ab_text_parse_choice(const char *text, const char *const *names)
+{
+    for (int i = 0; names[i]; i++)
+        if (strcmp(text, names[i]) == 0)
+            return i;
     return -1;
 }

@@ -28,6 +28,22 @@ AB_EXPORT void ab_text_put_fixed1(char **p, char *end, double v);
  * [control-thread] */
 AB_EXPORT int ab_text_parse_bool(const char *text, int *out);
 
+/* Parse a plugin's numeric parameter: the whole of text is one number in
+ * strtod() syntax, without leading space, from lo to hi inclusive (NaN
+ * never is). Returns 0 and sets
+ * *out, or -1 leaving *out alone. [control-thread] */
+AB_EXPORT int ab_text_parse_double(const char *text, double lo, double hi, double *out);
+
+/* Parse a plugin's integer parameter: decimal digits only (no sign, no
+ * spaces), from lo to hi inclusive. Returns 0 and sets *out, or -1 leaving
+ * *out alone. [control-thread] */
+AB_EXPORT int ab_text_parse_u32(const char *text, uint32_t lo, uint32_t hi, uint32_t *out);
+
+/* Parse a plugin's parameter that names one of several choices: the index
+ * of text in names (a NULL-terminated list, compared exactly), or -1.
+ * [control-thread] */
+AB_EXPORT int ab_text_parse_choice(const char *text, const char *const *names);
+
 #ifdef __cplusplus
 }
 #endif
