@@ -81,38 +81,63 @@ def counters(log):
     return dict(zip(names, (int(v) for v in m.groups())))
 
 
-def analyse(data, total):
-    """Walk the device's output: every frame must be the next frame of the
-    counter stream (frame f carries 2f, 2f + 1), silence, or a later frame
-    of the stream (a jump over frames that never played)."""
-    samples = array.array("f")
-    samples.frombytes(bytes(data[:len(data) // FRAME_BYTES * FRAME_BYTES]))
-    n = len(samples) // CHANNELS
-    first = next((i for i in range(n) if samples[2 * i] or samples[2 * i + 1]), n)
-    r = {"frames": n, "first": first, "start": samples[2 * first:2 * first + 2].tolist(), "expected": 0,
-         "inner_silence": 0, "trailing": 0, "jumps": [], "bad": []}
+# The shapes of the streams played: (array type code, channels, the samples
+# of frame f, the frame whose samples these are or None).
+F32_STEREO = ("f", 2, lambda f: (2.0 * f, 2.0 * f + 1),
+              lambda t: int(t[0]) // 2 if t[0] == int(t[0]) and int(t[0]) % 2 == 0 and t[1] == t[0] + 1 else None)
+S32_MONO = ("i", 1, lambda f: (f + 1,), lambda t: t[0] - 1 if t[0] > 0 else None)
+
+
+def analyse(data, total, shape=F32_STEREO, start=0, then_more=False):
+    """Walk the device's output from byte start: every frame must be the
+    next frame of the counter stream, silence, or a later frame of the
+    stream (a jump over frames that never played). With then_more, the walk
+    stops after the stream's last frame (another shape follows)."""
+    typecode, channels, expect, index = shape
+    samples = array.array(typecode)
+    size = samples.itemsize * channels
+    samples.frombytes(bytes(data[start:start + (len(data) - start) // size * size]))
+    n = len(samples) // channels
+    frames = [tuple(samples[i * channels:(i + 1) * channels]) for i in range(n)]
+    silence = (0,) * channels
+    first = next((i for i in range(n) if frames[i] != silence), n)
+    r = {"frames": n, "first": first, "start": list(frames[first]) if first < n else None, "expected": 0,
+         "inner_silence": 0, "trailing": 0, "jumps": [], "bad": [], "end_byte": len(data)}
     expected, silence_run = 0, 0
     for i in range(first, n):
-        left, right = samples[2 * i], samples[2 * i + 1]
-        if expected < total and left == 2 * expected and right == 2 * expected + 1:
+        frame = frames[i]
+        if expected < total and frame == expect(expected):
             expected += 1
             silence_run = 0
-        elif left == 0 and right == 0:
+            if expected == total and then_more:
+                r["end_byte"] = start + (i + 1) * size
+                break
+        elif frame == silence:
             if expected < total:
                 r["inner_silence"] += 1
                 silence_run += 1
             else:
                 r["trailing"] += 1
-        elif (expected < total and left == int(left) and int(left) % 2 == 0 and right == left + 1
-              and expected < left // 2 < total):
-            r["jumps"].append((expected, int(left) // 2 - expected, silence_run))
-            expected = int(left) // 2 + 1
+        elif expected < total and index(frame) is not None and expected < index(frame) < total and \
+                frame == expect(index(frame)):
+            r["jumps"].append((expected, index(frame) - expected, silence_run))
+            expected = index(frame) + 1
             silence_run = 0
         else:
-            r["bad"].append((i, left, right))
+            r["bad"].append((i, frame))
     r["expected"] = expected
     r["skipped"] = sum(j[1] for j in r["jumps"])
     return r
+
+
+def check_output(name, r, total, expect_start):
+    print("%s output: %d frames, %d of leading silence, stream frames to %d of %d, silence inside %d, jumps %s, "
+          "trailing silence %d" % (name, r["frames"], r["first"], r["expected"], total, r["inner_silence"],
+                                   r["jumps"], r["trailing"]))
+    h.check(r["start"] == expect_start, "%s: the first sound is the stream's frame 0, whole" % name, r["start"])
+    h.check(not r["bad"], "%s: every frame is the stream's next one, or silence (first wrong frames)" % name,
+            r["bad"][:5])
+    h.check(r["expected"] == total, "%s: the stream was played to its last frame" % name, r["expected"], total)
 
 
 def play(stream, feed):
@@ -139,18 +164,21 @@ def play(stream, feed):
     got = counters(log)
     h.check(got is not None, "%s reports its counters at exit" % name, log[-1500:])
     got = got or {}
-    r = analyse(reader.data, FRAMES)
     print("%s: %s" % (name, got))
-    print("%s output: %d frames, %d of leading silence, stream frames to %d of %d, silence inside %d, jumps %s, "
-          "trailing silence %d" % (name, r["frames"], r["first"], r["expected"], FRAMES, r["inner_silence"],
-                                   r["jumps"], r["trailing"]))
-    h.check(r["start"] == [0.0, 1.0], "%s: the first sound is the stream's frame 0, whole" % name, r["start"])
-    h.check(not r["bad"], "%s: every frame is the stream's next one, or silence (first wrong frames)" % name,
-            r["bad"][:5])
-    h.check(r["expected"] == FRAMES, "%s: the stream was played to its last frame" % name, r["expected"], FRAMES)
-    h.check(r["inner_silence"] == got.get("underrun_frames", -1) + got.get("gap_frames", -1),
+    if stream == "shape":
+        r1 = analyse(reader.data, FRAMES // 3, then_more=True)
+        check_output(name + " (first shape)", r1, FRAMES // 3, [0.0, 1.0])
+        r = analyse(reader.data, 2 * FRAMES // 3, S32_MONO, start=r1["end_byte"])
+        check_output(name + " (second shape)", r, 2 * FRAMES // 3, [1])
+        inner = r1["inner_silence"] + r["inner_silence"]
+        r["skipped"] += r1["skipped"]
+    else:
+        r = analyse(reader.data, FRAMES)
+        check_output(name, r, FRAMES, [0.0, 1.0])
+        inner = r["inner_silence"]
+    h.check(inner == got.get("underrun_frames", -1) + got.get("gap_frames", -1),
             "%s: the silence inside the stream is exactly what the player reported for underruns and gaps" % name,
-            r["inner_silence"], got)
+            inner, got)
     h.check(("underrun:" in log) == (got.get("underruns", 0) > 0),
             "%s: an underrun warning exactly when there were underruns" % name, log[-1500:])
     if got.get("underruns"):
@@ -186,29 +214,47 @@ data_in = h.data_in_endpoint(broker)
 ctx = zmq.Context()
 
 
-def publish_with_hole():
-    """Publish the counter stream at real-time pace straight into the
-    broker's data-in, without the blocks of HOLE (nobody can resend them)."""
+def publish(stream, parts, skip=()):
+    """Publish parts of a stream at real-time pace straight into the
+    broker's data-in, as a recorder would, then its end. A part is (rate,
+    channels, format, frames, epoch, samples(frame0, n) -> bytes); blocks
+    are 10 ms; the blocks numbered in skip are never sent (nobody can
+    resend them)."""
     pub = ctx.socket(zmq.XPUB)
     pub.connect(data_in)
     h.check(pub.poll(5000) and pub.recv() == b"\x01", "the broker subscribes to the test's publisher")
-    start = time.monotonic()
-    blocks = FRAMES // BLOCK
-    for seq in range(blocks + 1):
-        delay = start + seq * BLOCK / RATE - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        block = {"v": 1, "type": "audio", "stream": "holes", "seq": seq, "frame0": seq * BLOCK, "time_ns": 0,
-                 "rate": RATE, "channels": CHANNELS, "format": "f32", "frames": BLOCK}
-        if seq == blocks:
-            block.update(type="end", frames=0, samples=b"")
-        elif seq in HOLE:
-            continue
-        else:
-            first = 2 * seq * BLOCK
-            block["samples"] = array.array("f", range(first, first + 2 * BLOCK)).tobytes()
-        pub.send_multipart([b"holes\x00", msgpack.packb(block, use_bin_type=True)])
+    start, offset = time.monotonic(), 0.0
+    for rate, channels, fmt, frames, epoch, samples in parts:
+        block = rate // 100
+        for seq in range(frames // block + 1):
+            delay = start + offset + seq * block / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            msg = {"v": 1, "type": "audio", "stream": stream, "seq": seq, "frame0": seq * block, "time_ns": 0,
+                   "rate": rate, "channels": channels, "format": fmt, "frames": block, "epoch": epoch}
+            if seq == frames // block:
+                if (rate, channels, fmt, frames, epoch, samples) != parts[-1]:
+                    break  # a new run follows without an end, as after a crash
+                msg.update(type="end", frames=0, samples=b"")
+            elif seq in skip:
+                continue
+            else:
+                msg["samples"] = samples(seq * block, block)
+            pub.send_multipart([stream.encode() + b"\x00", msgpack.packb(msg, use_bin_type=True)])
+        offset += frames / rate
     pub.close(linger=2000)
+
+
+def f32_stereo(frame0, n):
+    return array.array("f", range(2 * frame0, 2 * (frame0 + n))).tobytes()
+
+
+def s32_mono(frame0, n):
+    return array.array("i", range(frame0 + 1, frame0 + n + 1)).tobytes()
+
+
+def publish_with_hole():
+    publish("holes", [(RATE, CHANNELS, "f32", FRAMES, 1, f32_stereo)], skip=HOLE)
 
 
 got, log, r = play("holes", publish_with_hole)
@@ -221,6 +267,19 @@ h.check(len(hole) == 1 and hole[0][1] == missing and hole[0][2] >= missing,
 h.check(r["skipped"] == missing + got.get("dropped_frames", -1), "no other frame is missing", r["jumps"], got)
 h.check("did not come within" in log and "played as silence" in log, "the log says what was lost", log[-1500:])
 
+# ---- a stream that changes shape: played out, the device reopened ------------------------------
+# 1 s of 48 kHz stereo f32, then (its publisher restarted) 1 s of 96 kHz mono
+# s32: as many bytes a second, so the FIFO's pace holds for both.
+got, log, r = play("shape", lambda: publish("shape", [(RATE, CHANNELS, "f32", FRAMES // 3, 1, f32_stereo),
+                                                      (2 * RATE, 1, "s32", 2 * FRAMES // 3, 2, s32_mono)]))
+h.check("changed from 48000 Hz, 2 ch, f32 to 96000 Hz, 1 ch, s32" in log and
+        "playing stream shape (96000 Hz, 1 ch, s32)" in log, "the log says the device was reopened in the new shape",
+        log[-2000:])
+h.check(got.get("played") == FRAMES // 3 + 2 * FRAMES // 3 - got.get("dropped_frames", 0),
+        "both shapes were played to the end", got)
+h.check(r["skipped"] == got.get("dropped_frames", -1), "frames missing from the output are those reported dropped",
+        r["jumps"], got)
+
 # ---- a stream not published yet: waited for, and said so --------------------------------
 waiting = h.Node(work, "waiting", ["play", "--broker", ep, "--stream", "nosuch", "--name", "waiting"], env=ALSA)
 h.check(h.wait_for(lambda: "not published yet" in waiting.output(), 15),
@@ -232,6 +291,19 @@ h.check(waiting.proc.poll() is None, "it keeps waiting", waiting.output()[-500:]
 h.check(waiting.stop(signal.SIGTERM) == 0, "SIGTERM stops it cleanly (exit 0)", waiting.output()[-1000:])
 h.check(h.node_entry(ep, "waiting") is None, "it said goodbye to the broker", h.node_entry(ep, "waiting"))
 
+
+# ---- SIGINT while playing: a clean stop ---------------------------------------------------------
+live = h.Node(work, "live", ["play", "--broker", ep, "--stream", "live", "--name", "live"], env=ALSA)
+h.check(h.wait_linked(ep, ["live"]), "player live linked", live.output()[-500:])
+rec = h.Node(work, "rec-live", ["record", "--broker", ep, "--stream", "live", "--source", "synth:sine", "--duration",
+                                "30", "--speed", "1"])
+h.check(h.wait_for(lambda: (h.node_entry(ep, "live") or {}).get("stats", {}).get("played_frames", 0) > 0, 15,
+                   interval=0.2), "player live plays", live.output()[-1000:])
+status = live.stop(signal.SIGINT, timeout=15)
+h.check(status == 0, "SIGINT while playing: exit 0", status, live.output()[-1500:])
+h.check(counters(live.output()) is not None, "and the counters are reported", live.output()[-1000:])
+h.check(h.node_entry(ep, "live") is None, "and the player said goodbye", h.node_entry(ep, "live"))
+rec.stop()
 
 # ---- shapes the device cannot play ---------------------------------------------------------
 def refused(stream, record_args):

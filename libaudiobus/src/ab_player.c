@@ -85,6 +85,7 @@ struct ab_player {
     /* control thread */
     bool started, stopped;
     int64_t next_report_ns;
+    int64_t inactive_since_ns;    /* when the device was first seen inactive, 0 while it plays */
     ab_jitter_stats_t warned;     /* counters as of the last warnings */
     ab_log_limiter_t underrun_limiter, overrun_limiter, gap_limiter, silent_limiter;
 };
@@ -631,7 +632,14 @@ int ab_player_poll(ab_player_t *self, int timeout_ms)
     if (ab_node_poll(self->node, timeout_ms) == AB_ETIMEOUT)
         ab_log_limited(&self->silent_limiter, 5000, AB_LOG_WARN, "the broker has not answered for 3 heartbeats");
     int rc = s_answer_request(self);
-    if (self->pa_stream && !self->played_out && Pa_IsStreamActive(self->pa_stream) != 1) {
+    /* A stream that stays inactive for a second has stopped for good (some
+     * host APIs report a just-started stream as inactive for a moment). */
+    int64_t now = ab_clock_mono_ns();
+    if (!self->pa_stream || self->played_out || Pa_IsStreamActive(self->pa_stream) == 1)
+        self->inactive_since_ns = 0;
+    else if (!self->inactive_since_ns)
+        self->inactive_since_ns = now;
+    if (self->inactive_since_ns && now - self->inactive_since_ns > 1000000000LL) {
         char message[512];
         snprintf(message, sizeof message,
                  "output device %s stopped playing (unplugged, or taken by another program?); run audiobus play "
@@ -647,7 +655,6 @@ int ab_player_poll(ab_player_t *self, int timeout_ms)
     ab_jitter_stats_t totals;
     s_jitter_totals(self, &totals);
     s_warn(self, &totals);
-    int64_t now = ab_clock_mono_ns();
     if (now >= self->next_report_ns) {
         if (self->jitter)
             s_report(self, "played");
