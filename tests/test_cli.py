@@ -25,6 +25,8 @@ HELP = {
     "process": ["--broker", "--stream", "--plugin", "--param", "--name", "--exit-at-end", "AUDIOBUS_PLUGIN_PATH"],
     "ls": ["--broker", "--json", "--timeout-ms"],
     "demo": ["--duration", "--source"],
+    "play": ["--broker", "--stream", "--device", "--latency", "--host-api", "--exit-at-end", "--list-devices"],
+    "latency": ["--device", "--host-api", "--rate", "--block", "--count", "--json", "--through-broker"],
 }
 for command, options in HELP.items():
     for flag in ("--help", "-h"):
@@ -104,7 +106,7 @@ usage_error(["process", "--broker", ep, "--stream", "clitest"], "--plugin", "req
             what="process without --plugin")
 usage_error(["demo", "--duration", "0"], "--duration", '"0"')
 usage_error(["demo", "--bogus"], "--bogus", what="demo --bogus")
-for command in ("broker", "record", "process", "ls", "demo"):
+for command in ("broker", "record", "process", "ls", "demo", "play", "latency"):
     usage_error([command, "--log-level", "nonsense"], "log level", '"nonsense"', what=command + " --log-level nonsense")
 status, out, err = h.run_capped(["nosuch"], timeout=10)
 h.check(status == 2 and said(err, '"nosuch"', "--help"), "audiobus nosuch exits 2 naming the command", status, err)
