@@ -36,6 +36,18 @@ pid_t child_start(const char *command, const char *exe, char *const argv[], bool
     return pid;
 }
 
+bool child_read_line(const char *path, char *out, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    bool ok = fgets(out, (int)cap, f) != NULL;
+    fclose(f);
+    if (ok)
+        out[strcspn(out, "\n")] = '\0';
+    return ok && out[0];
+}
+
 int child_wait(pid_t pid, int timeout_ms)
 {
     for (int waited = 0;; waited += 20) {

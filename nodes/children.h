@@ -16,6 +16,10 @@ bool child_self_path(char *out, size_t cap);
  * Returns the PID, or -1 after printing "audiobus COMMAND: cannot start ...". */
 pid_t child_start(const char *command, const char *exe, char *const argv[], bool stdout_to_stderr);
 
+/* The first line of a file (e.g. a broker's --ready-file) without its
+ * newline; false when the file is missing or empty. */
+bool child_read_line(const char *path, char *out, size_t cap);
+
 /* Wait for pid up to timeout_ms (0: just look); returns its exit status
  * (128 + signal when killed), or -1 if it is still running. */
 int child_wait(pid_t pid, int timeout_ms);

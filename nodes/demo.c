@@ -37,18 +37,6 @@ static void s_help(void)
            "  --source SPEC        what to record (see audiobus record --help)\n" CLI_COMMON_HELP);
 }
 
-static bool s_read_file(const char *path, char *out, size_t cap)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return false;
-    bool ok = fgets(out, (int)cap, f) != NULL;
-    fclose(f);
-    if (ok)
-        out[strcspn(out, "\n")] = '\0';
-    return ok && out[0];
-}
-
 /* The shipped speech recording, in the source tree or where it is installed. */
 static const char *s_speech_file(void)
 {
@@ -156,7 +144,7 @@ int cmd_demo(int argc_in, char **argv_in)
     pid_t broker_pid = child_start("demo", exe, broker_argv, false);
     pid_t level_pid = -1, logmel_pid = -1, recorder_pid = -1;
     int status = 1;
-    for (int waited = 0; broker_pid > 0 && !s_read_file(ready, broker, sizeof broker); waited += 20) {
+    for (int waited = 0; broker_pid > 0 && !child_read_line(ready, broker, sizeof broker); waited += 20) {
         if (waited > 5000 || child_wait(broker_pid, 0) >= 0) {
             fprintf(stderr, "audiobus demo: the broker did not start\n");
             goto shutdown;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "children.h"
+#include "listing.h"
 
 struct latency_chain {
     char exe[PATH_MAX];
@@ -23,18 +24,6 @@ struct latency_chain {
 };
 
 static const char *s_format = "%(asctime)s %(name)s: %(message)s";
-
-static bool s_read_line(const char *path, char *out, size_t cap)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return false;
-    bool ok = fgets(out, (int)cap, f) != NULL;
-    fclose(f);
-    if (ok)
-        out[strcspn(out, "\n")] = '\0';
-    return ok && out[0];
-}
 
 /* An argument vector of at most 31 entries, NULL-terminated. */
 typedef struct {
@@ -72,7 +61,7 @@ static int s_start_broker(latency_chain_t *self, const char *log_level, char *er
         snprintf(error, error_len, "cannot start a broker");
         return AB_EIO;
     }
-    for (int waited = 0; !s_read_line(self->ready, self->broker, sizeof self->broker); waited += 20) {
+    for (int waited = 0; !child_read_line(self->ready, self->broker, sizeof self->broker); waited += 20) {
         int status = child_wait(self->broker_pid, 0);
         if (waited > 10000 || status >= 0) {
             if (status >= 0)
@@ -83,6 +72,43 @@ static int s_start_broker(latency_chain_t *self, const char *log_level, char *er
         ab_clock_sleep_ms(20);
     }
     return 0;
+}
+
+/* Wait until the broker lists the node name (it has opened its device and
+ * registered), so that the next process opens its own device only then:
+ * JACK clients that several processes open at the same moment have been
+ * seen to stall. */
+static int s_wait_registered(latency_chain_t *self, const char *name, pid_t *pid, const char *what, char *error,
+                             size_t error_len)
+{
+    for (int waited = 0; waited <= 15000; waited += 50) {
+        json_t *root = NULL;
+        char detail[256];
+        if (listing_fetch(self->broker, 1000, &root, detail, sizeof detail) == 0) {
+            bool found = false;
+            size_t i;
+            json_t *node;
+            json_array_foreach(json_object_get(root, "nodes"), i, node)
+            {
+                const char *listed = json_string_value(json_object_get(node, "name"));
+                if (listed && strcmp(listed, name) == 0)
+                    found = true;
+            }
+            json_decref(root);
+            if (found)
+                return 0;
+        }
+        int status = child_wait(*pid, 0);
+        if (status >= 0) {
+            *pid = -1; /* reaped */
+            snprintf(error, error_len, "audiobus %s exited (status %d) at start: its messages above say why", what,
+                     status);
+            return AB_EDEVICE;
+        }
+        ab_clock_sleep_ms(50);
+    }
+    snprintf(error, error_len, "audiobus %s did not register with the broker at %s within 15 s", what, self->broker);
+    return AB_ETIMEOUT;
 }
 
 latency_chain_t *latency_chain_start(const latency_chain_config_t *config, char *error, size_t error_len)
@@ -144,10 +170,19 @@ latency_chain_t *latency_chain_start(const latency_chain_config_t *config, char 
     if (config->host_api)
         s_add(&record, "--host-api", config->host_api);
 
-    self->play_pid = child_start("latency", self->exe, play.argv, true);
+    /* One after the other, each once the previous one has its device open. */
     self->record_pid = child_start("latency", self->exe, record.argv, true);
-    if (self->play_pid <= 0 || self->record_pid <= 0) {
-        snprintf(error, error_len, "cannot start the %s", self->play_pid <= 0 ? "player" : "recorder");
+    if (self->record_pid <= 0)
+        rc = AB_EIO;
+    if (!rc)
+        rc = s_wait_registered(self, record_name, &self->record_pid, "record", error, error_len);
+    if (!rc && (self->play_pid = child_start("latency", self->exe, play.argv, true)) <= 0)
+        rc = AB_EIO;
+    if (!rc)
+        rc = s_wait_registered(self, play_name, &self->play_pid, "play", error, error_len);
+    if (rc) {
+        if (rc == AB_EIO)
+            snprintf(error, error_len, "cannot start the %s", self->record_pid <= 0 ? "recorder" : "player");
         latency_chain_stop(&self);
         return NULL;
     }

@@ -37,9 +37,12 @@ that much more. A loaded machine disturbs that path: JACK xruns (cycles a
 client missed) make the recorder lose audio (it logs input overflows, the
 profiler counts xruns), so the player's buffer and the round trip shrink by
 a period each time; the player may run dry (an underrun: it re-buffers) or
-fall behind (an overrun: it drops audio), which it logs. Then only the
-shape is checked: most probes come back, later than direct by between half
-and twice the target.
+fall behind (an overrun: it drops audio), which it logs; a burst of blocks
+fills its buffer beyond the target, which it trims only beyond twice the
+target plus a block. Then only the shape is checked: most probes come back,
+and the median lies between half the target and twice the target plus four
+blocks (its trimming limit, the recorder's block, two JACK cycles) later
+than direct.
 
 Skips (77) when the JACK tools are not installed (cmake/setup.sh installs
 Debian's jackd2)."""
@@ -167,7 +170,7 @@ def through_broker(jack, target_ms):
     node = h.Node(work, "latency-" + tag,
                   ["latency", "--host-api", "JACK", "--jack-name", CLIENT, "--rate", str(RATE), "--block", "256",
                    "--through-broker", "--play-latency", str(target_ms), "--count", "20", "--interval", "0.25",
-                   "--json", "--wait", "60"], env=jack.env)
+                   "--json", "--wait", "60", "--log-level", "info"], env=jack.env)
     out_port, in_port = CLIENT + ":out_0", CLIENT + ":in_0"
     record_in, play_out = "audiobus-record:in_0", "audiobus-play:out_0"
 
@@ -216,7 +219,7 @@ if PART == "broker":
                                                      added * 1000.0 / RATE, r["frames"]["max"] - r["frames"]["min"]),
                   flush=True)
             if r["disturbed"]:
-                h.check(target / 2 <= added <= 2 * target + 2 * 256,
+                h.check(target / 2 <= added <= 2 * target + 4 * 256,
                         "added latency about the play target (disturbed run)", target_ms, added, target)
                 continue
             h.check(abs(added - target) <= 2 * 256, "added latency is the play target, within two blocks",

@@ -52,6 +52,7 @@ typedef enum { STATE_WAITING, STATE_MEASURING, STATE_DONE } s_state_t;
 
 struct ab_latency {
     uint32_t rate, block_frames, count, interval_frames;
+    uint32_t in_channels, out_channels; /* 1 unless a device takes only more */
     double wait_seconds;
     bool full_duplex;
     bool pa_initialized;
@@ -79,7 +80,9 @@ struct ab_latency {
     atomic_uint_fast64_t xruns;    /* counted while measuring */
     atomic_bool measuring;
 
-    /* the analysis: input frames [window_base, window_base + window_len) */
+    /* the analysis: input frames [window_base, window_base + window_len) of
+     * the first input channel */
+    float *scratch; /* one chunk as it comes from the ring */
     float *window;
     size_t window_cap;
     uint64_t window_base;
@@ -102,13 +105,17 @@ static void s_count_flags(ab_latency_t *self, PaStreamCallbackFlags flags)
         atomic_fetch_add_explicit(&self->xruns, 1, memory_order_relaxed);
 }
 
-/* Write the probe schedule: probe k (code k mod AB_PROBE_CODES) starts at
- * output frame k * interval_frames, silence between. */
+/* Write the probe schedule on every output channel: probe k (code k mod
+ * AB_PROBE_CODES) starts at output frame k * interval_frames, silence
+ * between. */
 static void s_play(ab_latency_t *self, float *out, unsigned long frames)
 {
+    uint32_t channels = self->out_channels;
     for (unsigned long f = 0; f < frames; f++) {
         uint32_t phase = self->out_phase;
-        out[f] = phase < AB_PROBE_FRAMES ? self->probes[self->out_probe % AB_PROBE_CODES][phase] : 0.0f;
+        float value = phase < AB_PROBE_FRAMES ? self->probes[self->out_probe % AB_PROBE_CODES][phase] : 0.0f;
+        for (uint32_t c = 0; c < channels; c++)
+            out[f * channels + c] = value;
         if (++self->out_phase == self->interval_frames) {
             self->out_phase = 0;
             self->out_probe++;
@@ -125,8 +132,8 @@ static void s_capture(ab_latency_t *self, const float *in, unsigned long frames,
     while (done < frames) {
         uint32_t n = (uint32_t)(frames - done < AB_LAT_MAX_CHUNK ? frames - done : AB_LAT_MAX_CHUNK);
         s_chunk_t chunk = {.frame0 = self->in_frame + done, .time_ns = now_ns, .frames = n, .silent = in == NULL};
-        const void *samples = in ? (const void *)(in + done) : NULL;
-        size_t bytes = in ? (size_t)n * sizeof(float) : 0;
+        const void *samples = in ? (const void *)(in + done * self->in_channels) : NULL;
+        size_t bytes = in ? (size_t)n * self->in_channels * sizeof(float) : 0;
         if (ab_ring_write2(self->capture, &chunk, sizeof chunk, samples, bytes) != 0)
             atomic_fetch_add_explicit(&self->dropped_frames, n, memory_order_relaxed);
         done += n;
@@ -222,6 +229,32 @@ static const char *s_api_name(PaDeviceIndex device)
     return api ? api->name : "?";
 }
 
+/* Open a stream with one channel each way, or, for a device that takes
+ * only more, with all of its channels (the probe goes out on every one, the
+ * first input channel is analysed). */
+static PaError s_try_open(ab_latency_t *self, PaStream **stream, PaStreamParameters *in, PaStreamParameters *out,
+                          unsigned long block, PaStreamCallback *callback)
+{
+    PaStreamFlags flags = paClipOff | paDitherOff; /* the probe must come back as it was played */
+    PaError err = Pa_OpenStream(stream, in, out, self->rate, block, flags, callback, self);
+    if (err == paInvalidChannelCount) {
+        if (in)
+            in->channelCount = Pa_GetDeviceInfo(in->device)->maxInputChannels;
+        if (out)
+            out->channelCount = Pa_GetDeviceInfo(out->device)->maxOutputChannels;
+        err = Pa_OpenStream(stream, in, out, self->rate, block, flags, callback, self);
+    }
+    if (err != paNoError) {
+        *stream = NULL;
+        return err;
+    }
+    if (in)
+        self->in_channels = (uint32_t)in->channelCount;
+    if (out)
+        self->out_channels = (uint32_t)out->channelCount;
+    return paNoError;
+}
+
 static int s_open_streams(ab_latency_t *self, PaDeviceIndex in, PaDeviceIndex out, bool separate, char *error,
                           size_t error_len)
 {
@@ -231,30 +264,26 @@ static int s_open_streams(ab_latency_t *self, PaDeviceIndex in, PaDeviceIndex ou
     PaStreamParameters out_params = {.device = out, .channelCount = 1, .sampleFormat = paFloat32,
                                      .suggestedLatency = out_info->defaultLowOutputLatency};
     unsigned long block = self->block_frames ? self->block_frames : paFramesPerBufferUnspecified;
-    /* No clipping or dithering: the probe must come back as it was played. */
-    PaStreamFlags flags = paClipOff | paDitherOff;
     PaError err = paNoError, duplex_err = paNoError;
     if (!separate && in_info->hostApi == out_info->hostApi) {
-        err = Pa_OpenStream(&self->duplex, &in_params, &out_params, self->rate, block, flags, s_duplex_callback, self);
+        err = s_try_open(self, &self->duplex, &in_params, &out_params, block, s_duplex_callback);
         if (err == paNoError) {
             self->full_duplex = true;
             return 0;
         }
         duplex_err = err;
-        self->duplex = NULL;
+        in_params.channelCount = out_params.channelCount = 1;
     }
-    err = Pa_OpenStream(&self->input, &in_params, NULL, self->rate, block, flags, s_input_callback, self);
+    err = s_try_open(self, &self->input, &in_params, NULL, block, s_input_callback);
     if (err != paNoError) {
-        snprintf(error, error_len, "cannot open input device \"%s\" (%s) at %u Hz, 1 channel: %s", in_info->name,
-                 s_api_name(in), self->rate, Pa_GetErrorText(err));
-        self->input = NULL;
+        snprintf(error, error_len, "cannot open input device \"%s\" (%s) at %u Hz, %d channel(s): %s", in_info->name,
+                 s_api_name(in), self->rate, in_params.channelCount, Pa_GetErrorText(err));
         return AB_EDEVICE;
     }
-    err = Pa_OpenStream(&self->output, NULL, &out_params, self->rate, block, flags, s_output_callback, self);
+    err = s_try_open(self, &self->output, NULL, &out_params, block, s_output_callback);
     if (err != paNoError) {
-        snprintf(error, error_len, "cannot open output device \"%s\" (%s) at %u Hz, 1 channel: %s", out_info->name,
-                 s_api_name(out), self->rate, Pa_GetErrorText(err));
-        self->output = NULL;
+        snprintf(error, error_len, "cannot open output device \"%s\" (%s) at %u Hz, %d channel(s): %s",
+                 out_info->name, s_api_name(out), self->rate, out_params.channelCount, Pa_GetErrorText(err));
         return AB_EDEVICE;
     }
     if (duplex_err != paNoError)
@@ -300,14 +329,11 @@ ab_latency_t *ab_latency_new(const ab_latency_config_t *config, char *error, siz
     }
     for (unsigned c = 0; c < AB_PROBE_CODES; c++)
         ab_probe_code(c, AB_LAT_AMPLITUDE, self->probes[c]);
-    /* The ring holds 4 s of input: the analysis may fall that far behind. */
-    size_t ring_bytes = (size_t)self->rate * 4 * (sizeof(float) + sizeof(s_chunk_t));
-    self->capture = rc ? NULL : ab_ring_new(ring_bytes);
     self->out_anchors = rc ? NULL : ab_ring_new(4096 * sizeof(s_anchor_t));
     self->window_cap = (size_t)self->interval_frames + AB_PROBE_FRAMES + AB_LAT_SLACK + 2 * AB_LAT_MAX_CHUNK;
     self->window = rc ? NULL : malloc(self->window_cap * sizeof(float));
     self->values = rc ? NULL : malloc(self->count * sizeof(int64_t));
-    if (!rc && (!self->capture || !self->out_anchors || !self->window || !self->values)) {
+    if (!rc && (!self->out_anchors || !self->window || !self->values)) {
         snprintf(error, error_len, "out of memory for %u probes", self->count);
         rc = AB_ENOMEM;
     }
@@ -325,6 +351,16 @@ ab_latency_t *ab_latency_new(const ab_latency_config_t *config, char *error, siz
     }
     if (!rc)
         rc = s_open_streams(self, in, out, config->separate_streams, error, error_len);
+    if (!rc) {
+        /* The ring holds 4 s of input: the analysis may fall that far behind. */
+        size_t ring_bytes = (size_t)self->rate * 4 * (self->in_channels * sizeof(float) + sizeof(s_chunk_t));
+        self->capture = ab_ring_new(ring_bytes);
+        self->scratch = malloc((size_t)AB_LAT_MAX_CHUNK * self->in_channels * sizeof(float));
+        if (!self->capture || !self->scratch) {
+            snprintf(error, error_len, "out of memory for a 4 s capture ring");
+            rc = AB_ENOMEM;
+        }
+    }
     if (rc) {
         ab_latency_destroy(&self);
         return NULL;
@@ -347,6 +383,12 @@ ab_latency_t *ab_latency_new(const ab_latency_config_t *config, char *error, siz
              "%s: input \"%s\" (%s), output \"%s\" (%s), %u Hz, %s, a probe every %u frames",
              self->full_duplex ? "one full-duplex stream" : "two streams", Pa_GetDeviceInfo(in)->name,
              s_api_name(in), Pa_GetDeviceInfo(out)->name, s_api_name(out), self->rate, block, self->interval_frames);
+    if (self->in_channels > 1 || self->out_channels > 1) {
+        size_t len = strlen(self->description);
+        snprintf(self->description + len, sizeof self->description - len,
+                 " (on all %u output channels; the first of %u input channels analysed)", self->out_channels,
+                 self->in_channels);
+    }
     return self;
 }
 
@@ -366,6 +408,7 @@ void ab_latency_destroy(ab_latency_t **self_p)
         Pa_Terminate();
     ab_ring_destroy(&self->capture);
     ab_ring_destroy(&self->out_anchors);
+    free(self->scratch);
     free(self->window);
     free(self->values);
     free(self);
@@ -493,8 +536,9 @@ static bool s_offset(ab_latency_t *self, int64_t *offset)
 
 /* Move what the callbacks produced into the analysis window. Returns the
  * number of input frames taken. */
-static uint64_t s_drain(ab_latency_t *self, float *scratch)
+static uint64_t s_drain(ab_latency_t *self)
 {
+    float *scratch = self->scratch;
     s_anchor_t anchor;
     while (ab_ring_read(self->out_anchors, &anchor, sizeof anchor) == 0) {
         self->anchors[self->anchor_next] = anchor;
@@ -505,8 +549,11 @@ static uint64_t s_drain(ab_latency_t *self, float *scratch)
     uint64_t taken = 0;
     s_chunk_t chunk;
     while (ab_ring_read(self->capture, &chunk, sizeof chunk) == 0) {
-        if (!chunk.silent)
-            ab_ring_read(self->capture, scratch, (size_t)chunk.frames * sizeof(float));
+        if (!chunk.silent) {
+            ab_ring_read(self->capture, scratch, (size_t)chunk.frames * self->in_channels * sizeof(float));
+            for (uint32_t f = 1; self->in_channels > 1 && f < chunk.frames; f++)
+                scratch[f] = scratch[(size_t)f * self->in_channels]; /* the first channel */
+        }
         if (!self->full_duplex)
             s_note_offset(self, &chunk);
         s_window_append(self, chunk.frame0, chunk.silent ? NULL : scratch, chunk.frames);
@@ -631,16 +678,9 @@ int ab_latency_run(ab_latency_t *self, char *error, size_t error_len)
     self->result.full_duplex = self->full_duplex;
     self->measured = 0;
     atomic_store(&self->measuring, false);
-    float *scratch = malloc(AB_LAT_MAX_CHUNK * sizeof(float));
-    if (!scratch) {
-        snprintf(error, error_len, "out of memory");
-        return AB_ENOMEM;
-    }
     int rc = s_start(self, error, error_len);
-    if (rc) {
-        free(scratch);
+    if (rc)
         return rc;
-    }
     ab_log_info("waiting for the probes to come back: %s", self->loop_hint);
     int64_t start_ns = ab_clock_mono_ns(), last_input_ns = start_ns;
     uint64_t next_probe = 0;
@@ -654,7 +694,7 @@ int ab_latency_run(ab_latency_t *self, char *error, size_t error_len)
         if (self->check && (rc = self->check(self->check_user, error, error_len)) != 0)
             break;
         int64_t now = ab_clock_mono_ns();
-        if (s_drain(self, scratch) > 0)
+        if (s_drain(self) > 0)
             last_input_ns = now;
         s_analyse(self, &next_probe, &state, start_ns);
         if (state == STATE_DONE)
@@ -679,7 +719,6 @@ int ab_latency_run(ab_latency_t *self, char *error, size_t error_len)
         ab_clock_sleep_ms(5);
     }
     s_stop(self);
-    free(scratch);
     s_compute_result(self);
     return rc;
 }
