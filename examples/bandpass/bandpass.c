@@ -14,8 +14,9 @@
  * much late: (n_fft - 1) / rate seconds, 64 ms with the defaults at 16 kHz.
  * The last n_fft - 1 frames of a run are published when it ends: before a
  * gap (audio lost upstream, or a jump in frame0), where the filter restarts,
- * and at deactivate() (the end of the stream with --exit-at-end, or
- * shutdown). So the output has exactly the input's frames, gaps included.
+ * and at deactivate() (the end of the stream, or shutdown), after which
+ * the host ends the output too. So the output has exactly the input's
+ * frames, gaps included.
  *
  * Response, for tones at least 3 bins (3 * rate / n_fft Hz; 47 Hz with the
  * defaults at 16 kHz) from an edge: inside [low, high] they pass within

@@ -32,8 +32,8 @@
  * last png_seconds of frames: beyond that the oldest columns are dropped,
  * and the log says how many. The file is opened (truncated) by activate(),
  * so a bad path fails at once, and written by deactivate(): when the
- * processor stops, or before the host activates again for a stream that
- * changed shape. Like wavwrite, a later activation writes "spec-2.png",
+ * stream ends or the processor stops, or before the host activates again
+ * for a stream that changed shape. Like wavwrite, a later activation writes "spec-2.png",
  * "spec-3.png"... instead of the first file. A file that cannot be written
  * is logged as an error with the path and the system's reason, and a
  * partial file is removed.

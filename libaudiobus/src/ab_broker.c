@@ -448,14 +448,22 @@ static s_node_t *s_node_by_session(ab_broker_t *self, uint64_t session)
     return NULL;
 }
 
-/* The node that publishes a stream, if any. */
-static s_node_t *s_publisher_of(ab_broker_t *self, const char *stream)
+/* The node other than `except` (may be NULL) that publishes a stream, if any. */
+static s_node_t *s_publisher_of(ab_broker_t *self, const char *stream, const s_node_t *except)
 {
     for (s_node_t *node = zhashx_first(self->nodes); node; node = zhashx_next(self->nodes))
-        for (uint32_t i = 0; i < node->hello.n_outputs; i++)
+        for (uint32_t i = 0; node != except && i < node->hello.n_outputs; i++)
             if (strcmp(node->hello.outputs[i].stream, stream) == 0)
                 return node;
     return NULL;
+}
+
+static bool s_announces(const ab_ctl_msg_t *hello, const char *stream)
+{
+    for (uint32_t i = 0; i < hello->n_outputs; i++)
+        if (strcmp(hello->outputs[i].stream, stream) == 0)
+            return true;
+    return false;
 }
 
 static void s_remove_node(ab_broker_t *self, s_node_t *node, const char *why)
@@ -482,15 +490,82 @@ static void s_send_welcome(ab_broker_t *self, const s_node_t *node)
     s_send_ctl(self, node->id, node->id_len, &welcome);
 }
 
+/* Refuse a hello offering a stream that a node other than `node` (NULL:
+ * any node) publishes. Returns true when refused. */
+static bool s_refuse_taken_output(ab_broker_t *self, const uint8_t *id, size_t id_len, const ab_ctl_msg_t *msg,
+                                  const s_node_t *node)
+{
+    for (uint32_t i = 0; i < msg->n_outputs; i++) {
+        s_node_t *owner = s_publisher_of(self, msg->outputs[i].stream, node);
+        if (!owner)
+            continue;
+        char reason[AB_CTL_STR_MAX + 1];
+        snprintf(reason, sizeof reason,
+                 "stream \"%s\" is already published by node \"%s\" on %s (pid %" PRIu32 "); %s",
+                 msg->outputs[i].stream, owner->hello.name, owner->hello.host, owner->hello.pid,
+                 msg->role == AB_ROLE_PROCESSOR ? "a stream has one publisher: stop that node, or process another --stream"
+                                                : "choose another --stream");
+        ab_log_warn("refused %s \"%s\": %s", ab_role_name(msg->role), msg->name, reason);
+        s_send_reason(self, id, id_len, AB_CMD_REFUSE, reason);
+        return true;
+    }
+    return false;
+}
+
+/* Record the streams a node announces as published by it: their shape, as
+ * announced, until blocks tell more. */
+static void s_take_outputs(ab_broker_t *self, const s_node_t *node)
+{
+    for (uint32_t i = 0; i < node->hello.n_outputs; i++) {
+        const ab_ctl_output_t *out = &node->hello.outputs[i];
+        s_stream_t *stream = s_stream_get(self, out->stream);
+        if (!stream)
+            continue;
+        if (strcmp(stream->publisher, node->hello.name) != 0) {
+            snprintf(stream->publisher, sizeof stream->publisher, "%s", node->hello.name);
+            stream->publisher_linked = false;
+        }
+        stream->type = out->type;
+        stream->rate = out->rate;
+        stream->channels = out->channels;
+        stream->format = out->format;
+        stream->hop = out->hop;
+    }
+}
+
+/* A registered node says hello again: the same node, keeping its session.
+ * It did not hear from the broker for a while (several hellos may have
+ * queued up), or what it publishes changed (a processor's plugin declares
+ * its outputs once it knows the input's shape): take its outputs as they
+ * are now, unless another node publishes one of them. */
+static void s_on_hello_again(ab_broker_t *self, s_node_t *node, const ab_ctl_msg_t *msg)
+{
+    node->last_seen_ns = ab_clock_mono_ns();
+    if (s_refuse_taken_output(self, node->id, node->id_len, msg, node))
+        return; /* it keeps what it announced before */
+    for (uint32_t i = 0; i < node->hello.n_outputs; i++) {
+        const char *name = node->hello.outputs[i].stream;
+        s_stream_t *stream = zhashx_lookup(self->streams, name);
+        if (stream && !s_announces(msg, name) && strcmp(stream->publisher, node->hello.name) == 0)
+            stream->publisher[0] = '\0';
+    }
+    for (uint32_t i = 0; i < msg->n_outputs; i++) {
+        const ab_ctl_output_t *out = &msg->outputs[i];
+        if (!s_announces(&node->hello, out->stream))
+            ab_log_info("node %s publishes %s (%s, %" PRIu32 " Hz, %" PRIu32 " ch)", msg->name, out->stream,
+                        ab_block_type_name(out->type), out->rate, out->channels);
+    }
+    node->hello = *msg;
+    s_take_outputs(self, node);
+    s_send_welcome(self, node);
+}
+
 static void s_on_hello(ab_broker_t *self, const uint8_t *id, size_t id_len, const char *key, const ab_ctl_msg_t *msg)
 {
     char reason[AB_CTL_STR_MAX + 1];
     s_node_t *same_peer = zhashx_lookup(self->nodes, key);
     if (same_peer && strcmp(same_peer->hello.name, msg->name) == 0 && same_peer->hello.role == msg->role) {
-        /* The same node says hello again (it did not hear from us for a
-         * while; several may have queued up): it keeps its session. */
-        same_peer->last_seen_ns = ab_clock_mono_ns();
-        s_send_welcome(self, same_peer);
+        s_on_hello_again(self, same_peer, msg);
         return;
     }
     if (same_peer) /* another node on the same connection */
@@ -505,18 +580,8 @@ static void s_on_hello(ab_broker_t *self, const uint8_t *id, size_t id_len, cons
         s_send_reason(self, id, id_len, AB_CMD_REFUSE, reason);
         return;
     }
-    for (uint32_t i = 0; i < msg->n_outputs; i++) {
-        s_node_t *owner = s_publisher_of(self, msg->outputs[i].stream);
-        if (owner) {
-            snprintf(reason, sizeof reason,
-                     "stream \"%s\" is already published by node \"%s\" on %s (pid %" PRIu32
-                     "); choose another --stream",
-                     msg->outputs[i].stream, owner->hello.name, owner->hello.host, owner->hello.pid);
-            ab_log_warn("refused %s \"%s\": %s", ab_role_name(msg->role), msg->name, reason);
-            s_send_reason(self, id, id_len, AB_CMD_REFUSE, reason);
-            return;
-        }
-    }
+    if (s_refuse_taken_output(self, id, id_len, msg, NULL))
+        return;
     s_node_t *node = calloc(1, sizeof *node);
     if (!node)
         return;
@@ -527,19 +592,7 @@ static void s_on_hello(ab_broker_t *self, const uint8_t *id, size_t id_len, cons
     node->session = ++self->next_session;
     node->registered_ns = node->last_seen_ns = ab_clock_mono_ns();
     zhashx_insert(self->nodes, key, node);
-    for (uint32_t i = 0; i < msg->n_outputs; i++) {
-        const ab_ctl_output_t *out = &msg->outputs[i];
-        s_stream_t *stream = s_stream_get(self, out->stream);
-        if (!stream)
-            continue;
-        snprintf(stream->publisher, sizeof stream->publisher, "%s", msg->name);
-        stream->publisher_linked = false;
-        stream->type = out->type;
-        stream->rate = out->rate;
-        stream->channels = out->channels;
-        stream->format = out->format;
-        stream->hop = out->hop;
-    }
+    s_take_outputs(self, node);
     ab_log_info("node %s (%s, pid %" PRIu32 " on %s) registered, session %" PRIu64, msg->name,
                 ab_role_name(msg->role), msg->pid, msg->host, node->session);
 

@@ -34,6 +34,10 @@ struct ab_node {
     bool hello_sent; /* registration was asked for: keep at it */
     bool linked;
     bool bye_acked;
+    bool outputs_pending; /* announced outputs the broker has not answered yet */
+    bool refused;         /* a refuse came since the last ab_node_poll() */
+    uint32_t n_previous_outputs; /* what the broker accepted before the pending outputs */
+    ab_ctl_output_t previous_outputs[AB_CTL_MAX_STREAMS];
     ab_node_stats_fn *stats_fn;
     void *stats_user;
     ab_node_message_fn *message_fn;
@@ -128,16 +132,29 @@ static void s_handle(ab_node_t *self, const ab_ctl_msg_t *msg)
     case AB_CMD_WELCOME:
         if (self->session && self->session != msg->session)
             ab_log_info("registered again with the broker, session %" PRIu64, msg->session);
-        atomic_store(&self->session, msg->session);
         self->heartbeat_ms = msg->heartbeat_ms ? (int)msg->heartbeat_ms : 1000;
-        ab_endpoint_resolve(msg->data_in, self->broker, self->data_in, sizeof self->data_in);
-        ab_endpoint_resolve(msg->data_out, self->broker, self->data_out, sizeof self->data_out);
-        snprintf(self->link_topic, sizeof self->link_topic, "$link/%" PRIu64, msg->session);
+        if (!self->registered || self->session != msg->session) {
+            /* Not for the welcome that answers outputs announced: data
+             * threads may be reading the endpoints then. */
+            ab_endpoint_resolve(msg->data_in, self->broker, self->data_in, sizeof self->data_in);
+            ab_endpoint_resolve(msg->data_out, self->broker, self->data_out, sizeof self->data_out);
+            snprintf(self->link_topic, sizeof self->link_topic, "$link/%" PRIu64, msg->session);
+        }
+        atomic_store(&self->session, msg->session);
         self->registered = true;
+        self->outputs_pending = false; /* welcome answers the hello that carried them */
         self->next_heartbeat_ns = ab_clock_mono_ns() + (int64_t)self->heartbeat_ms * 1000000;
         break;
     case AB_CMD_REFUSE:
         snprintf(self->reason, sizeof self->reason, "%s", msg->reason);
+        self->refused = true;
+        if (self->registered && self->outputs_pending) {
+            /* The new outputs are refused; the registration stands with
+             * what the broker accepted before. */
+            memcpy(self->hello.outputs, self->previous_outputs, sizeof self->previous_outputs);
+            self->hello.n_outputs = self->n_previous_outputs;
+            self->outputs_pending = false;
+        }
         break;
     case AB_CMD_LINKED:
         self->linked = true;
@@ -209,6 +226,7 @@ int ab_node_register(ab_node_t *self, int timeout_ms)
             return AB_ETIMEOUT;
         s_receive(self, left > 100 ? 100 : (int)left);
     }
+    self->refused = false; /* told by the return value */
     return self->registered ? 0 : AB_EREFUSED;
 }
 
@@ -243,7 +261,40 @@ int ab_node_poll(ab_node_t *self, int timeout_ms)
         s_send(self, &self->hello);
         self->next_heartbeat_ns = now + 3 * (int64_t)self->heartbeat_ms * 1000000;
     }
+    if (self->refused) {
+        self->refused = false;
+        rc = AB_EREFUSED;
+    }
     return rc;
+}
+
+int ab_node_announce(ab_node_t *self, const ab_ctl_output_t *outputs, uint32_t n_outputs)
+{
+    if (n_outputs > AB_CTL_MAX_STREAMS)
+        return AB_EINVAL;
+    ab_ctl_msg_t hello = self->hello;
+    memcpy(hello.outputs, outputs, n_outputs * sizeof *outputs);
+    hello.n_outputs = n_outputs;
+    uint8_t buf[8192];
+    size_t len;
+    if (ab_ctl_encode(&hello, buf, sizeof buf, &len) != 0)
+        return AB_EINVAL;
+    if (!self->outputs_pending) {
+        memcpy(self->previous_outputs, self->hello.outputs, sizeof self->previous_outputs);
+        self->n_previous_outputs = self->hello.n_outputs;
+    }
+    self->hello = hello;
+    self->outputs_pending = true;
+    /* Registered: hello again, which the broker takes as the same node
+     * telling what it publishes now. Otherwise the next hello carries them. */
+    if (self->registered && zmq_send(self->dealer, buf, len, ZMQ_DONTWAIT) < 0)
+        return AB_EZMQ;
+    return 0;
+}
+
+bool ab_node_announced(const ab_node_t *self)
+{
+    return self->registered && !self->outputs_pending;
 }
 
 int ab_node_wait_linked(ab_node_t *self, int timeout_ms)

@@ -47,14 +47,17 @@ typedef struct {
     uint64_t gap_frames;
 } s_in_header_t;
 
-/* A result as queued for publishing, followed by frames x channels floats. */
+/* A result as queued for publishing, followed by frames x channels floats;
+ * or, with end set, the end of an output (no samples; frame0 and time_ns
+ * say where the input ended). kind and hop are the output's when it was
+ * queued: a re-activation may declare it anew meanwhile. */
 typedef struct {
     int32_t output;
-    uint32_t frames, channels, rate;
+    uint32_t frames, channels, rate, hop;
+    uint8_t kind, end;
     uint64_t frame0;
     int64_t time_ns;
     char label[AB_LABEL_MAX + 1];
-    uint8_t reserved[7];
 } s_out_header_t;
 
 typedef struct {
@@ -64,8 +67,12 @@ typedef struct {
 
 typedef struct {
     char stream[AB_STREAM_NAME_MAX + 1];
-    uint32_t kind, channels, hop;
-    uint64_t seq; /* next sequence number; receive thread only */
+    uint32_t kind, channels, hop; /* processing thread (and create()) */
+    atomic_bool accepted; /* the broker knows this node publishes it: set by the control thread */
+    /* receive thread only */
+    uint64_t seq;       /* next sequence number */
+    uint64_t end_frame; /* where the last block published ends */
+    bool open;          /* a block was published since the last end marker */
 } s_output_t;
 
 struct ab_processor {
@@ -88,6 +95,7 @@ struct ab_processor {
     sem_t in_ready;
     pthread_t receiver, worker;
     bool receiver_started, worker_started;
+    atomic_bool receiver_done;
     pthread_t worker_thread_id;
     atomic_bool worker_running;
     atomic_bool stop_threads;
@@ -98,9 +106,26 @@ struct ab_processor {
 
     s_output_t outputs[AB_HOST_MAX_OUTPUTS];
     atomic_uint n_outputs;
+    unsigned n_hello_outputs; /* declared by create(): in the first hello */
+
+    /* The outputs as the broker should know them. The processing thread
+     * posts them after each activation (the input's rate is known then);
+     * the control thread announces them. */
+    pthread_mutex_t announce_lock;
+    ab_ctl_output_t announce[AB_HOST_MAX_OUTPUTS]; /* under announce_lock */
+    uint32_t n_announce;                           /* under announce_lock */
+    uint64_t announce_version;                     /* under announce_lock */
+    uint64_t announce_taken;                       /* control thread */
+    ab_ctl_output_t announcing[AB_HOST_MAX_OUTPUTS]; /* control thread: sent, not yet answered */
+    uint32_t n_announcing;
+    bool announce_unsent, announce_waiting;
+    atomic_bool refused; /* the broker refused this node: results it does not know are dropped */
 
     /* processing thread state */
     bool active;
+    bool outputs_ended;   /* the end marker went out on the outputs; a new activation clears it */
+    uint64_t input_end;   /* where the input's last block (or its end marker) ended */
+    int64_t input_end_ns; /* its capture time */
     ab_plugin_format_t format;
     float *f32;   /* AB_HOST_MAX_FRAMES x channels, from activation */
     float *result_samples; /* receive thread: one result being published */
@@ -202,6 +227,8 @@ static int32_t s_host_publish(void *host_data, const ab_plugin_output_block_t *b
     header.frames = block->frames;
     header.channels = block->channels;
     header.rate = self->format.rate;
+    header.kind = (uint8_t)self->outputs[block->output].kind;
+    header.hop = self->outputs[block->output].hop;
     header.frame0 = block->frame0;
     header.time_ns = block->time_ns;
     if (block->label) {
@@ -215,6 +242,78 @@ static int32_t s_host_publish(void *host_data, const ab_plugin_output_block_t *b
         return AB_PLUGIN_ERROR;
     }
     return AB_PLUGIN_OK;
+}
+
+/* ---- announcing the outputs ------------------------------------------------ */
+
+/* The declared outputs as hello announces them, at the given rate, into
+ * outputs (zeroed first, so that two descriptions compare with memcmp).
+ * Returns how many. Processing thread, or the control thread before it runs. */
+static uint32_t s_describe_outputs(ab_processor_t *self, uint32_t rate, ab_ctl_output_t *outputs)
+{
+    unsigned n = atomic_load(&self->n_outputs);
+    memset(outputs, 0, AB_HOST_MAX_OUTPUTS * sizeof *outputs);
+    for (unsigned i = 0; i < n; i++) {
+        ab_ctl_output_t *out = &outputs[i];
+        snprintf(out->stream, sizeof out->stream, "%s", self->outputs[i].stream);
+        out->type = (ab_block_type_t)self->outputs[i].kind;
+        out->rate = rate;
+        out->channels = self->outputs[i].channels;
+        out->format = AB_FORMAT_F32;
+        out->hop = out->type == AB_BLOCK_FEATURES ? self->outputs[i].hop : 0;
+    }
+    return n;
+}
+
+/* After an activation: hand the outputs, at the input's rate, to the
+ * control thread when they differ from what it has. Processing thread,
+ * outside process(). */
+static void s_post_outputs(ab_processor_t *self)
+{
+    ab_ctl_output_t outputs[AB_HOST_MAX_OUTPUTS];
+    uint32_t n = s_describe_outputs(self, self->format.rate, outputs);
+    pthread_mutex_lock(&self->announce_lock);
+    if (n != self->n_announce || memcmp(outputs, self->announce, sizeof outputs) != 0) {
+        memcpy(self->announce, outputs, sizeof outputs);
+        self->n_announce = n;
+        self->announce_version++;
+    }
+    pthread_mutex_unlock(&self->announce_lock);
+}
+
+/* Announce what the processing thread posted, and once the broker has
+ * accepted it, let the receive thread publish on those outputs. Control
+ * thread. */
+static void s_announce_outputs(ab_processor_t *self)
+{
+    if (atomic_load(&self->refused))
+        return;
+    pthread_mutex_lock(&self->announce_lock);
+    if (self->announce_version != self->announce_taken) {
+        memcpy(self->announcing, self->announce, sizeof self->announcing);
+        self->n_announcing = self->n_announce;
+        self->announce_taken = self->announce_version;
+        self->announce_unsent = true;
+    }
+    pthread_mutex_unlock(&self->announce_lock);
+    if (self->announce_unsent) {
+        int rc = ab_node_announce(self->node, self->announcing, self->n_announcing);
+        if (rc == 0) {
+            self->announce_unsent = false;
+            self->announce_waiting = true;
+            ab_log_debug("announcing %u output(s) to the broker", self->n_announcing);
+        } else if (rc != AB_EZMQ) { /* AB_EZMQ: the control socket is full; again on the next turn */
+            char message[256];
+            self->announce_unsent = false;
+            snprintf(message, sizeof message, "cannot announce its outputs to the broker: %s", ab_strerror(rc));
+            s_host_fail(self, message);
+        }
+    }
+    if (self->announce_waiting && ab_node_announced(self->node)) {
+        for (uint32_t i = 0; i < self->n_announcing; i++)
+            atomic_store(&self->outputs[i].accepted, true);
+        self->announce_waiting = false;
+    }
 }
 
 /* ---- construction --------------------------------------------------------- */
@@ -236,6 +335,7 @@ ab_processor_t *ab_processor_new(void *zmq_ctx, const ab_processor_config_t *con
     }
     self->ctx = zmq_ctx;
     sem_init(&self->in_ready, 0, 0);
+    pthread_mutex_init(&self->announce_lock, NULL);
     atomic_flag_clear(&self->fail_claimed);
     snprintf(self->broker, sizeof self->broker, "%s", config->broker);
     snprintf(self->stream, sizeof self->stream, "%s", config->stream);
@@ -294,16 +394,11 @@ ab_processor_t *ab_processor_new(void *zmq_ctx, const ab_processor_config_t *con
     snprintf(hello.name, sizeof hello.name, "%s", self->name);
     hello.n_inputs = 1;
     snprintf(hello.inputs[0], sizeof hello.inputs[0], "%s", self->stream);
-    unsigned n_outputs = atomic_load(&self->n_outputs);
-    for (unsigned i = 0; i < n_outputs; i++) {
-        ab_ctl_output_t *out = &hello.outputs[hello.n_outputs++];
-        snprintf(out->stream, sizeof out->stream, "%s", self->outputs[i].stream);
-        out->type = (ab_block_type_t)self->outputs[i].kind;
-        out->rate = 1; /* the input's rate, not known before its first block */
-        out->channels = self->outputs[i].channels;
-        out->format = AB_FORMAT_F32;
-        out->hop = self->outputs[i].hop;
-    }
+    /* Outputs declared by create(). Their rate is the input's, not known
+     * before its first block: announced as 1 here, and again with the real
+     * one once the plugin is activated (with any it declares then). */
+    self->n_hello_outputs = atomic_load(&self->n_outputs);
+    hello.n_outputs = s_describe_outputs(self, 1, hello.outputs);
     self->node = ab_node_new(zmq_ctx, config->broker, &hello, error, error_len);
     if (!self->node) {
         ab_processor_destroy(&self);
@@ -353,6 +448,7 @@ void ab_processor_destroy(ab_processor_t **self_p)
     free(self->raw);
     free(self->result_samples);
     sem_destroy(&self->in_ready);
+    pthread_mutex_destroy(&self->announce_lock);
     free(self);
     *self_p = NULL;
 }
@@ -428,23 +524,32 @@ static void s_repair_lost(void *user, uint64_t from_seq, uint64_t to_seq, uint64
     }
 }
 
-/* Publish queued results while the data link is up; keep them otherwise. */
+/* Publish queued results while the data link is up and the broker knows
+ * their output; keep them otherwise. Results on an output the broker
+ * refused are dropped. */
 static void s_publish_results(ab_processor_t *self, ab_pub_t *pub)
 {
     float *samples = self->result_samples;
     s_out_header_t header;
     while (ab_ring_peek(self->out_ring, &header, sizeof header) == 0) {
+        s_output_t *out = &self->outputs[header.output];
+        size_t bytes = (size_t)header.frames * header.channels * sizeof(float);
+        if (!atomic_load(&out->accepted)) {
+            if (!atomic_load(&self->refused))
+                return; /* announced, not answered yet */
+            ab_ring_skip(self->out_ring, sizeof header + bytes);
+            atomic_fetch_add(&self->publish_drops, 1);
+            continue;
+        }
         if (!ab_pub_wait_ready(pub, 0))
             return;
-        size_t bytes = (size_t)header.frames * header.channels * sizeof(float);
         ab_ring_skip(self->out_ring, sizeof header);
         if (bytes)
             ab_ring_read(self->out_ring, samples, bytes);
-        s_output_t *out = &self->outputs[header.output];
         ab_block_t block;
         memset(&block, 0, sizeof block);
         block.version = AB_PROTOCOL_VERSION;
-        block.type = (ab_block_type_t)out->kind;
+        block.type = (ab_block_type_t)header.kind;
         snprintf(block.stream, sizeof block.stream, "%s", out->stream);
         block.seq = out->seq;
         block.frame0 = header.frame0;
@@ -452,19 +557,36 @@ static void s_publish_results(ab_processor_t *self, ab_pub_t *pub)
         block.rate = header.rate;
         block.channels = header.channels;
         block.format = AB_FORMAT_F32;
-        block.frames = block.type == AB_BLOCK_EVENT ? 0 : header.frames;
-        block.hop = block.type == AB_BLOCK_FEATURES ? out->hop : 0;
-        memcpy(block.label, header.label, sizeof block.label);
-        block.samples = block.frames ? (const uint8_t *)samples : NULL;
-        block.samples_len = block.frames ? bytes : 0;
+        if (header.end) {
+            /* The end position: where the output's last block ended; for
+             * events, or when nothing was published, where the input ended. */
+            block.type = AB_BLOCK_END;
+            if (out->open && (header.kind != AB_BLOCK_EVENT || out->end_frame > header.frame0))
+                block.frame0 = out->end_frame;
+        } else {
+            block.frames = block.type == AB_BLOCK_EVENT ? 0 : header.frames;
+            block.hop = block.type == AB_BLOCK_FEATURES ? header.hop : 0;
+            memcpy(block.label, header.label, sizeof block.label);
+            block.samples = block.frames ? (const uint8_t *)samples : NULL;
+            block.samples_len = block.frames ? bytes : 0;
+        }
         int rc = ab_pub_send(pub, &block, 1000);
         if (rc == 0) {
             out->seq++;
-            atomic_fetch_add(&self->published, 1);
+            if (header.end) {
+                out->open = false;
+                ab_log_debug("ended output %s at frame %" PRIu64 " (seq %" PRIu64 ")", out->stream, block.frame0,
+                             block.seq);
+            } else {
+                out->end_frame = block.frame0 + (block.type == AB_BLOCK_FEATURES ? (uint64_t)block.frames * block.hop
+                                                                                 : block.frames);
+                out->open = true;
+                atomic_fetch_add(&self->published, 1); /* results; the end marker is not one */
+            }
         } else {
             atomic_fetch_add(&self->publish_drops, 1);
-            ab_log_limited(&self->bad_limiter, 1000, AB_LOG_WARN, "cannot publish a result on %s: %s", out->stream,
-                           ab_strerror(rc));
+            ab_log_limited(&self->bad_limiter, 1000, AB_LOG_WARN, "cannot publish %s on %s: %s",
+                           header.end ? "the end marker" : "a result", out->stream, ab_strerror(rc));
         }
     }
 }
@@ -500,6 +622,7 @@ static void *s_receiver(void *arg)
 done:
     ab_subscriber_close(self->subscriber);
     ab_pub_destroy(&pub);
+    atomic_store(&self->receiver_done, true);
     return NULL;
 }
 
@@ -536,7 +659,49 @@ static bool s_activate(ab_processor_t *self, const s_in_header_t *h)
         return false;
     }
     self->active = true;
+    self->outputs_ended = false;
+    s_post_outputs(self);
     return true;
+}
+
+/* Queue the end marker of every output, after the results published so
+ * far. The receive thread is draining the queue: wait for room a while. */
+static void s_queue_output_ends(ab_processor_t *self, uint32_t rate)
+{
+    unsigned n = atomic_load(&self->n_outputs);
+    for (unsigned i = 0; i < n; i++) {
+        s_out_header_t header;
+        memset(&header, 0, sizeof header);
+        header.output = (int32_t)i;
+        header.channels = self->outputs[i].channels;
+        header.rate = rate;
+        header.kind = (uint8_t)self->outputs[i].kind;
+        header.end = 1;
+        header.frame0 = self->input_end;
+        header.time_ns = self->input_end_ns;
+        int tries = 0;
+        while (ab_ring_write(self->out_ring, &header, sizeof header) != 0) {
+            if (++tries > 2000) {
+                atomic_fetch_add(&self->publish_drops, 1);
+                break;
+            }
+            ab_clock_sleep_ms(1);
+        }
+    }
+    self->outputs_ended = true;
+}
+
+/* The input ended (its end marker, or the processor stops): deactivate the
+ * plugin, which may publish its last results, then end every output after
+ * them. rate is the input's. Processing thread. */
+static void s_end_outputs(ab_processor_t *self, uint32_t rate)
+{
+    if (self->active) {
+        self->plugin->deactivate(self->instance);
+        self->active = false;
+    }
+    if (!self->outputs_ended && rate)
+        s_queue_output_ends(self, rate);
 }
 
 static void s_process_block(ab_processor_t *self, const s_in_header_t *h)
@@ -571,6 +736,8 @@ static void s_process_block(ab_processor_t *self, const s_in_header_t *h)
         }
         done += n;
     }
+    self->input_end = h->frame0 + h->frames;
+    self->input_end_ns = h->time_ns + (int64_t)((double)h->frames * 1e9 / h->rate);
     atomic_fetch_add(&self->processed, 1);
     atomic_store(&self->last_seq, h->seq); /* handed to the plugin: the broker's lag counts from here */
 }
@@ -605,6 +772,11 @@ static void *s_worker(void *arg)
         }
         if (h.type == AB_BLOCK_END) {
             ab_log_info("stream %s ended at frame %" PRIu64 " (seq %" PRIu64 ")", self->stream, h.frame0, h.seq);
+            /* The run is over: the plugin flushes, the outputs end. A block
+             * after this (the recorder started again) activates it anew. */
+            self->input_end = h.frame0;
+            self->input_end_ns = h.time_ns;
+            s_end_outputs(self, h.rate);
             if (self->exit_at_end)
                 break;
             continue;
@@ -613,9 +785,13 @@ static void *s_worker(void *arg)
             continue;
         s_process_block(self, &h);
     }
-    if (self->active) {
-        self->plugin->deactivate(self->instance);
-        self->active = false;
+    if (atomic_load(&self->failed)) {
+        if (self->active) {
+            self->plugin->deactivate(self->instance);
+            self->active = false;
+        }
+    } else {
+        s_end_outputs(self, self->format.rate); /* a clean stop ends the outputs, as a recorder does */
     }
     atomic_store(&self->worker_running, false);
     atomic_store(&self->worker_done, true);
@@ -671,6 +847,27 @@ static void s_install_crash_handler(const char *plugin_name, const char *path)
         signal(signals[i], s_crash_handler);
 }
 
+/* One turn of the control thread: the broker's messages and heartbeats,
+ * the outputs to announce, the plugin's log lines. Polls briefly, so that
+ * outputs declared by an activation are announced without delay. */
+static void s_control_turn(ab_processor_t *self)
+{
+    int rc = ab_node_poll(self->node, 20);
+    if (rc == AB_ETIMEOUT)
+        ab_log_limited(&self->gap_limiter, 5000, AB_LOG_WARN, "the broker has not answered for 3 heartbeats");
+    if (rc == AB_EREFUSED && !atomic_load(&self->refused)) {
+        if (self->announce_waiting)
+            ab_log_error("the broker refused the outputs of processor %s (plugin %s): %s", self->name,
+                         self->plugin->name, ab_node_reason(self->node));
+        else
+            ab_log_error("the broker refused processor %s: %s", self->name, ab_node_reason(self->node));
+        self->announce_waiting = false;
+        atomic_store(&self->refused, true);
+    }
+    s_announce_outputs(self);
+    s_drain_logs(self);
+}
+
 int ab_processor_run(ab_processor_t *self)
 {
     s_install_crash_handler(self->plugin->name, self->module.path);
@@ -688,6 +885,8 @@ int ab_processor_run(ab_processor_t *self)
     }
     if (rc)
         return rc;
+    for (unsigned i = 0; i < self->n_hello_outputs; i++)
+        atomic_store(&self->outputs[i].accepted, true);
     if (pthread_create(&self->worker, NULL, s_worker, self) != 0 ||
         !(self->worker_started = true) || pthread_create(&self->receiver, NULL, s_receiver, self) != 0) {
         ab_log_error("cannot start the processor's threads");
@@ -702,13 +901,15 @@ int ab_processor_run(ab_processor_t *self)
                     self->stream);
     ab_log_info("processing stream %s with plugin %s (%s) as node %s", self->stream, self->plugin->name,
                 self->module.path, self->name);
-    while (!atomic_load(&self->worker_done) && !atomic_load(&self->failed) && !ab_signal_stop_requested()) {
-        if (ab_node_poll(self->node, 100) == AB_ETIMEOUT)
-            ab_log_limited(&self->gap_limiter, 5000, AB_LOG_WARN, "the broker has not answered for 3 heartbeats");
-        s_drain_logs(self);
-    }
+    while (!atomic_load(&self->worker_done) && !atomic_load(&self->failed) && !ab_signal_stop_requested() &&
+           !atomic_load(&self->refused))
+        s_control_turn(self);
     atomic_store(&self->stop_threads, true);
     sem_post(&self->in_ready);
+    /* Serve the control plane until the last results and end markers are
+     * out: outputs declared last still need the broker's answer. */
+    while (!atomic_load(&self->receiver_done))
+        s_control_turn(self);
     pthread_join(self->worker, NULL);
     self->worker_started = false;
     pthread_join(self->receiver, NULL);
@@ -726,6 +927,8 @@ int ab_processor_run(ab_processor_t *self)
                 ab_subscriber_duplicates(self->subscriber), (uint64_t)atomic_load(&self->published));
     if (ab_node_bye(self->node, 2000) != 0)
         ab_log_warn("the broker did not acknowledge goodbye");
+    if (atomic_load(&self->refused))
+        return AB_EREFUSED;
     if (atomic_load(&self->failed)) {
         ab_log_error("plugin %s failed: %s", self->plugin->name, self->fail_message);
         return AB_EPLUGIN;

@@ -42,13 +42,30 @@ AB_EXPORT int ab_node_register(ab_node_t *self, int timeout_ms);
  * one is due (its counters from the stats function). When the broker has
  * been silent for 3 heartbeat intervals, or says it no longer knows the
  * node, the node offers hello again every interval until a broker answers
- * (a new session; see ab_node_session()). Returns 0, or AB_ETIMEOUT while
- * the broker is silent. [control-thread] */
+ * (a new session; see ab_node_session()). Returns 0; AB_ETIMEOUT while
+ * the broker is silent; AB_EREFUSED when a refuse came meanwhile (for
+ * outputs given to ab_node_announce(), or a hello offered again), with
+ * ab_node_reason() saying why. [control-thread] */
 AB_EXPORT int ab_node_poll(ab_node_t *self, int timeout_ms);
 
 /* Send bye and wait up to timeout_ms for the broker's bye. Returns 0 or
  * AB_ETIMEOUT. [control-thread] */
 AB_EXPORT int ab_node_bye(ab_node_t *self, int timeout_ms);
+
+/* Change the streams the node publishes to these n_outputs (copied, at
+ * most AB_CTL_MAX_STREAMS), e.g. once a processor's plugin has declared
+ * them and the input's rate is known. When registered, the node says hello
+ * again at once with every output: the broker keeps its session and records
+ * them, answering welcome (ab_node_announced() turns true) or refuse when
+ * another node publishes one of them (ab_node_poll() returns AB_EREFUSED;
+ * the registration stands with the outputs accepted before). Otherwise the
+ * next hello carries them. Returns 0, AB_EINVAL for an output that breaks
+ * the protocol's rules, or AB_EZMQ. [control-thread] */
+AB_EXPORT int ab_node_announce(ab_node_t *self, const ab_ctl_output_t *outputs, uint32_t n_outputs);
+
+/* True while registered with no announced outputs left unanswered: the
+ * broker knows every stream the node publishes. [control-thread] */
+AB_EXPORT bool ab_node_announced(const ab_node_t *self);
 
 /* Wait up to timeout_ms for the broker to confirm the data link (linked).
  * Returns 0, AB_ETIMEOUT or AB_EINTR. [control-thread] */

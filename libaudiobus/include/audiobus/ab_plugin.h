@@ -139,7 +139,13 @@ typedef struct ab_plugin_host {
      * kind (AB_PLUGIN_OUTPUT_*) and frame rate (the input's rate for audio;
      * for features and events, the input rate, with hop = input frames
      * between feature frames). Returns an id >= 0 or AB_PLUGIN_ERROR.
-     * Only from create() or activate(). [control-thread] */
+     * Only from create() or activate(). audiobus announces the outputs to
+     * the broker after each activation, with the input's rate, and holds
+     * their results until the broker has accepted them; the processor stops
+     * when another node already publishes one. When the input ends (its end
+     * marker, or the processor stops) the host calls deactivate(), sends
+     * what it published, then ends every output with an end marker.
+     * [control-thread] */
     int32_t (*declare_output)(void *host_data, const char *suffix, uint32_t kind, uint32_t channels,
                               uint32_t hop);
 

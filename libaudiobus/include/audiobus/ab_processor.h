@@ -52,9 +52,12 @@ AB_EXPORT ab_processor_t *ab_processor_new(void *zmq_ctx, const ab_processor_con
 AB_EXPORT void ab_processor_destroy(ab_processor_t **self_p);
 
 /* Register, subscribe, process until a stop signal (or the stream's end
- * with exit_at_end), then say goodbye. Returns 0, or AB_EPLUGIN when the
- * plugin failed, or another AB_E... code, after logging why.
- * [control-thread] */
+ * with exit_at_end), then say goodbye. The plugin's outputs are announced
+ * to the broker once it is activated, and ended (an end marker after their
+ * last results) when the input ends and when the processor stops cleanly.
+ * Returns 0, AB_EPLUGIN when the plugin failed, AB_EREFUSED when the broker
+ * refused the node or one of its outputs (another node publishes it), or
+ * another AB_E... code, after logging why. [control-thread] */
 AB_EXPORT int ab_processor_run(ab_processor_t *self);
 
 /* Print a plugin's name, description and parameters (for --help).
