@@ -5,7 +5,10 @@ and processor on three simulated hosts, see netns.py):
    order, bit-exact: what ZeroMQ dropped for it is replayed from the
    broker's history;
 2. a 20 s cut with 10 s of history: it reports the exact missing range,
-   in its log and to its plugin, and everything around it is intact.
+   in its log and to its plugin, and everything around it is intact;
+3. a cut that outlasts the stream: no later block reveals what it missed,
+   yet once its connection is back it asks for the tail, receives every
+   block and the end marker, and exits at the end.
 
 Both cuts really lose blocks in transit (a connection silent for 3 s is
 dropped and made again), so the repair has to work.
@@ -49,7 +52,7 @@ def linked(name):
     return r.returncode == 0 and ('"name": "%s"' % name) in r.stdout and '"linked": true' in r.stdout
 
 
-def scenario(label, cut_seconds, stream_seconds):
+def scenario(label, cut_seconds, stream_seconds, cut_at=3):
     path = os.path.join(work, label + ".wav")
     proc = lan.run(3, [BIN, "process", "--broker", ep, "--stream", label, "--plugin", "wavwrite", "--name",
                        "p-" + label, "--param", "path=" + path, "--exit-at-end", "--log-level", "debug"],
@@ -57,7 +60,7 @@ def scenario(label, cut_seconds, stream_seconds):
     h.check(netns.wait_until(lambda: linked("p-" + label), 15), "processor linked", label)
     rec = lan.run(2, [BIN, "record", "--broker", ep, "--stream", label, "--source", "synth:counter", "--duration",
                       str(stream_seconds), "--history", "10", "--name", "r-" + label], log("r-" + label))
-    time.sleep(3)
+    time.sleep(cut_at)
     lan.cut(3)
     t0 = time.time()
     time.sleep(cut_seconds)
@@ -76,7 +79,7 @@ def scenario(label, cut_seconds, stream_seconds):
     rate, channels, fmt, raw = h.read_wav(path)
     samples = struct.unpack("<%df" % (len(raw) // 4), raw)
     for line in out.splitlines():
-        if "received" in line or "lost for good" in line:
+        if "received" in line or "lost for good" in line or "made again" in line:
             print("%s: %s" % (label, line), flush=True)
     return samples, out
 
@@ -104,5 +107,15 @@ if m and len(jumps) == 1:
     missing_seconds = (lost_to - lost_from) / RATE
     h.check(5 <= missing_seconds <= 15, "about cut minus history is missing", missing_seconds)
     h.check(samples[-1] == float(30 * RATE - 1), "and everything after the hole arrived", samples[-1])
+
+# 3. The cut outlasts the stream (6 s, cut from 3 s to 9 s): only asking
+#    for the tail after the reconnection recovers it.
+samples, out = scenario("tail", 6, 6)
+total = 6 * RATE
+h.check(len(samples) == total, "cut past the end: every sample arrived", len(samples), total)
+bad = [k for k, v in enumerate(samples) if v != float(k & 0xFFFFFF)]
+h.check(not bad, "cut past the end: in order, exactly once, bit-exact", bad[:5])
+h.check("lost for good" not in out, "cut past the end: nothing reported lost", out[-800:])
+h.check("made again" in out, "cut past the end: the data connection was really remade", out[-1500:])
 lan.teardown()
 h.finish()

@@ -205,6 +205,35 @@ int main(void)
     s_expect_order(&log, 7, 2, "backlog without an answer");
     ab_repair_destroy(&r);
 
+    /* Catch-up after the data connection was remade: the tail published
+     * meanwhile is asked for from the next expected block, arrives by
+     * replay and is delivered in order; what the broker no longer holds
+     * is reported lost. */
+    r = s_new(&log, 64);
+    ab_repair_catch_up(r, 0);
+    CHECK(log.n_requests == 0, "no catch-up before the first block");
+    for (uint64_t seq = 10; seq < 13; seq++)
+        s_push(r, seq, 0);
+    ab_repair_catch_up(r, 1 * MS);
+    CHECK(log.n_requests == 1 && log.req_from == 13 && log.req_to == UINT64_MAX && log.req_backlog == 0,
+          "catch-up asks from seq 13 on, got %d: %" PRIu64 "..%" PRIu64, log.n_requests, log.req_from,
+          log.req_to);
+    ab_repair_replaying(r, 13, 15, 0, 2 * MS);
+    for (uint64_t seq = 13; seq < 16; seq++)
+        s_push(r, seq, 3 * MS);
+    s_expect_order(&log, 10, 6, "catch-up delivers the tail in order");
+    CHECK(log.n_lost == 0, "nothing lost");
+    ab_repair_catch_up(r, 4 * MS);
+    ab_repair_replaying(r, 16, 21, 20, 5 * MS); /* the broker holds only 20.. */
+    s_push(r, 20, 5 * MS);
+    s_push(r, 21, 5 * MS);
+    ab_repair_tick(r, 6 * MS);
+    CHECK(log.n_lost == 1 && log.lost_from == 16 && log.lost_to == 19,
+          "what the broker no longer holds is reported lost: %d, %" PRIu64 "..%" PRIu64, log.n_lost,
+          log.lost_from, log.lost_to);
+    CHECK(log.n_delivered == 8 && log.delivered[6] == 20 && log.delivered[7] == 21, "then 20 and 21 delivered");
+    ab_repair_destroy(&r);
+
     printf("%s: %d failure(s)\n", s_failures ? "FAIL" : "ok", s_failures);
     return s_failures ? 1 : 0;
 }

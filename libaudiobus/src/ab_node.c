@@ -23,6 +23,7 @@ struct ab_node {
     char broker[AB_ENDPOINT_MAX];
     ab_ctl_msg_t hello;
     _Atomic uint64_t session; /* read by data threads to follow re-registrations */
+    _Atomic uint64_t links;   /* link confirmations so far, read by data threads */
     char data_in[AB_ENDPOINT_MAX];
     char data_out[AB_ENDPOINT_MAX];
     char link_topic[64];
@@ -158,6 +159,7 @@ static void s_handle(ab_node_t *self, const ab_ctl_msg_t *msg)
         break;
     case AB_CMD_LINKED:
         self->linked = true;
+        atomic_fetch_add(&self->links, 1);
         break;
     case AB_CMD_BYE:
         self->bye_acked = true;
@@ -343,6 +345,11 @@ void ab_node_set_message_fn(ab_node_t *self, ab_node_message_fn *fn, void *user)
 bool ab_node_linked(const ab_node_t *self)
 {
     return self->linked;
+}
+
+uint64_t ab_node_links(const ab_node_t *self)
+{
+    return atomic_load(&((ab_node_t *)self)->links);
 }
 
 uint64_t ab_node_session(const ab_node_t *self)

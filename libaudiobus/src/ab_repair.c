@@ -323,6 +323,14 @@ void ab_repair_request_backlog(ab_repair_t *self, uint32_t backlog_ms, int64_t n
     self->cb.request(self->cb.user, 0, 0, backlog_ms);
 }
 
+void ab_repair_catch_up(ab_repair_t *self, int64_t now_ns)
+{
+    if (!self->started || self->backlog_waiting)
+        return;
+    self->last_request = now_ns;
+    self->cb.request(self->cb.user, self->expected, UINT64_MAX, 0);
+}
+
 size_t ab_repair_pending(const ab_repair_t *self)
 {
     return self->held;

@@ -62,6 +62,15 @@ void ab_repair_tick(ab_repair_t *self, int64_t now_ns);
 void ab_repair_hold_for_backlog(ab_repair_t *self, int64_t now_ns);
 void ab_repair_request_backlog(ab_repair_t *self, uint32_t backlog_ms, int64_t now_ns);
 
+/* The receiver's subscriptions were made again (its data connection was
+ * remade): ask for everything from the next expected block on. Blocks
+ * published while the connection was down - a stream's tail and its end
+ * marker included - then arrive even when no later live block reveals the
+ * gap; what the broker no longer holds is reported lost as usual (through
+ * the answer's first_seq). Does nothing before the first block or while a
+ * backlog is awaited. */
+void ab_repair_catch_up(ab_repair_t *self, int64_t now_ns);
+
 /* Counters. */
 size_t ab_repair_pending(const ab_repair_t *self);
 uint64_t ab_repair_duplicates(const ab_repair_t *self);

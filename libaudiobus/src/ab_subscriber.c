@@ -31,6 +31,7 @@ struct ab_subscriber {
     void *replay_dealer;
     uint64_t session; /* the session whose link and replay topics are subscribed */
     bool backlog_requested;
+    uint64_t links_seen; /* the node's link confirmations already acted on */
     ab_log_limiter_t bad_limiter;
 
     atomic_bool linked;
@@ -234,6 +235,19 @@ static void s_receive_blocks(ab_subscriber_t *self)
 void ab_subscriber_poll(ab_subscriber_t *self, int timeout_ms)
 {
     s_follow_session(self);
+    uint64_t links = ab_node_links(self->node);
+    if (links != self->links_seen) {
+        /* A link confirmed again: the data connection was remade (or the
+         * node registered anew), and blocks published meanwhile - the
+         * stream's last ones perhaps, which no later block would reveal
+         * as missing - are asked for. */
+        if (self->links_seen) {
+            ab_log_info("data link to the broker made again: asking for %s from seq %" PRIu64 " on",
+                        self->stream, ab_repair_expected(self->repair));
+            ab_repair_catch_up(self->repair, ab_clock_mono_ns());
+        }
+        self->links_seen = links;
+    }
     if (self->backlog_ms && !self->backlog_requested && atomic_load(&self->linked)) {
         ab_repair_request_backlog(self->repair, self->backlog_ms, ab_clock_mono_ns());
         self->backlog_requested = true;

@@ -78,6 +78,10 @@ AB_EXPORT void ab_node_set_stats_fn(ab_node_t *self, ab_node_stats_fn *fn, void 
 typedef void(ab_node_message_fn)(void *user, const ab_ctl_msg_t *msg);
 AB_EXPORT void ab_node_set_message_fn(ab_node_t *self, ab_node_message_fn *fn, void *user);
 AB_EXPORT bool ab_node_linked(const ab_node_t *self);
+/* How many times the broker has confirmed the data link: once more after
+ * every data connection remade and every registration anew, so a data
+ * thread can tell that blocks may have passed it by meanwhile. [any-thread] */
+AB_EXPORT uint64_t ab_node_links(const ab_node_t *self);
 /* The current session; changes when the node registers again. [any-thread] */
 AB_EXPORT uint64_t ab_node_session(const ab_node_t *self);
 /* The broker's data endpoints, made connectable. Valid after register. */
