@@ -25,17 +25,8 @@
 
 /* Checks print both values and keep going; no assert(), so NDEBUG builds
  * check as well. */
-static atomic_int s_failures;
 
-#define CHECK(cond, ...)                                                                                     \
-    do {                                                                                                     \
-        if (!(cond)) {                                                                                       \
-            atomic_fetch_add(&s_failures, 1);                                                                \
-            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);                         \
-            fprintf(stderr, __VA_ARGS__);                                                                    \
-            fputc('\n', stderr);                                                                             \
-        }                                                                                                    \
-    } while (0)
+#include "check.h"
 
 /* ---------------------------------------------------------------------
  * No allocation in process(): while a plugin's process() runs on this

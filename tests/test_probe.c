@@ -8,17 +8,8 @@
 
 #include "ab_probe.h"
 
-static int s_failures;
 
-#define CHECK(cond, ...)                                                                                     \
-    do {                                                                                                     \
-        if (!(cond)) {                                                                                       \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                      \
-            printf(__VA_ARGS__);                                                                             \
-            printf("\n");                                                                                    \
-            s_failures++;                                                                                    \
-        }                                                                                                    \
-    } while (0)
+#include "check.h"
 
 #define N 12000
 

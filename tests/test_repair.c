@@ -6,17 +6,8 @@
 
 #include "ab_repair.h"
 
-static int s_failures;
 
-#define CHECK(cond, ...)                                                                                     \
-    do {                                                                                                     \
-        if (!(cond)) {                                                                                       \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                      \
-            printf(__VA_ARGS__);                                                                             \
-            printf("\n");                                                                                    \
-            s_failures++;                                                                                    \
-        }                                                                                                    \
-    } while (0)
+#include "check.h"
 
 #define FRAMES 100
 #define MS 1000000LL

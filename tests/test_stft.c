@@ -15,17 +15,8 @@
 
 /* Checks print both values and keep going; no assert(), so NDEBUG builds
  * check as well. */
-static int s_failures;
 
-#define CHECK(cond, ...)                                                                                     \
-    do {                                                                                                     \
-        if (!(cond)) {                                                                                       \
-            s_failures++;                                                                                    \
-            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);                         \
-            fprintf(stderr, __VA_ARGS__);                                                                    \
-            fputc('\n', stderr);                                                                             \
-        }                                                                                                    \
-    } while (0)
+#include "check.h"
 
 #define RECONSTRUCTION_TOLERANCE 1e-5
 

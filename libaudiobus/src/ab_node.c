@@ -232,6 +232,17 @@ int ab_node_register(ab_node_t *self, int timeout_ms)
     return self->registered ? 0 : AB_EREFUSED;
 }
 
+int ab_node_register_or_explain(ab_node_t *self, const char *kind, int timeout_ms)
+{
+    int rc = ab_node_register(self, timeout_ms);
+    if (rc == AB_EREFUSED)
+        ab_log_error("the broker refused %s %s: %s", kind, self->hello.name, self->reason);
+    else if (rc == AB_ETIMEOUT)
+        ab_log_error("no broker answered at %s within %d ms (start one with `audiobus broker`, or check --broker)",
+                     self->broker, timeout_ms);
+    return rc;
+}
+
 int ab_node_poll(ab_node_t *self, int timeout_ms)
 {
     int64_t now = ab_clock_mono_ns();

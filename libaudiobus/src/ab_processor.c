@@ -873,16 +873,7 @@ int ab_processor_run(ab_processor_t *self)
     s_install_crash_handler(self->plugin->name, self->module.path);
     ab_log_set_name(self->name); /* log lines say which node wrote them */
     ab_node_set_stats_fn(self->node, s_stats, self);
-    int rc = ab_node_register(self->node, self->register_timeout_ms);
-    if (rc == AB_EREFUSED) {
-        ab_log_error("the broker refused processor %s: %s", self->name, ab_node_reason(self->node));
-        return rc;
-    }
-    if (rc == AB_ETIMEOUT) {
-        ab_log_error("no broker answered at %s within %d ms (start one with `audiobus broker`, or check --broker)",
-                     self->broker, self->register_timeout_ms);
-        return rc;
-    }
+    int rc = ab_node_register_or_explain(self->node, "processor", self->register_timeout_ms);
     if (rc)
         return rc;
     for (unsigned i = 0; i < self->n_hello_outputs; i++)

@@ -357,16 +357,7 @@ int ab_recorder_run(ab_recorder_t *self)
     ab_node_set_message_fn(self->node, s_on_message, self);
     ab_node_set_stats_fn(self->node, s_stats, self);
     ab_log_set_name(self->name); /* log lines say which node wrote them */
-    int rc = ab_node_register(self->node, self->register_timeout_ms);
-    if (rc == AB_EREFUSED) {
-        ab_log_error("the broker refused recorder %s: %s", self->name, ab_node_reason(self->node));
-        return rc;
-    }
-    if (rc == AB_ETIMEOUT) {
-        ab_log_error("no broker answered at %s within %d ms (start one with `audiobus broker`, or check --broker)",
-                     self->broker, self->register_timeout_ms);
-        return rc;
-    }
+    int rc = ab_node_register_or_explain(self->node, "recorder", self->register_timeout_ms);
     if (rc)
         return rc;
     char error[512];

@@ -38,6 +38,13 @@ AB_EXPORT void ab_node_destroy(ab_node_t **self_p);
  * AB_EINTR when a stop signal arrived. [control-thread] */
 AB_EXPORT int ab_node_register(ab_node_t *self, int timeout_ms);
 
+/* ab_node_register(), logging why it failed as an error a person can act
+ * on: "the broker refused KIND NAME: <reason>" or "no broker answered at
+ * ENDPOINT within N ms (start one with `audiobus broker`, or check
+ * --broker)". kind names the node for people ("recorder", "player"...).
+ * Returns as ab_node_register(). [control-thread] */
+AB_EXPORT int ab_node_register_or_explain(ab_node_t *self, const char *kind, int timeout_ms);
+
 /* Handle control messages for up to timeout_ms and send a heartbeat when
  * one is due (its counters from the stats function). When the broker has
  * been silent for 3 heartbeat intervals, or says it no longer knows the
