@@ -1,6 +1,6 @@
 /* vad_run.c - runs the vad plugin over a sound file without a broker, for
- * tests/test_vad.py: the same events as through audiobus, a gap at a
- * chosen place, and a count of allocations made inside process() and gap().
+ * tests/test_vad.py: the same events as through audiobus, and a gap at a
+ * chosen place. (Real-time safety is test_plugin_rt's, for every plugin.)
  *
  *   vad_run PLUGIN.so FILE [--block FRAMES] [--gap FRAME:FRAMES]... [--param KEY=VALUE]...
  *
@@ -9,7 +9,7 @@
  * tells the plugin through gap(). Prints each event as a JSON line
  * {"label": ..., "frame0": ..., "time_ns": ...} on stdout, the plugin's log
  * on stderr. Exit status 0, or 1 when anything failed (plugin refused,
- * allocation in process() or gap(), a publish the host refused), 2 on a
+ * a publish the host refused), 2 on a
  * usage error.
  */
 #define _GNU_SOURCE
@@ -28,44 +28,6 @@
 #define RUN_MAX_PARAMS 32
 #define RUN_MAX_GAPS 16
 
-/* Allocations while the plugin's process() or gap() runs on this thread.
- * glibc exports its allocator as __libc_*, so this executable can
- * interpose it for itself and for the plugin it loads (not under a
- * sanitizer, which interposes it already). */
-static int s_in_plugin;
-static long s_plugin_allocs;
-
-#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-extern void *__libc_malloc(size_t size);
-extern void *__libc_calloc(size_t n, size_t size);
-extern void *__libc_realloc(void *p, size_t size);
-extern void __libc_free(void *p);
-
-void *malloc(size_t size)
-{
-    s_plugin_allocs += s_in_plugin;
-    return __libc_malloc(size);
-}
-
-void *calloc(size_t n, size_t size)
-{
-    s_plugin_allocs += s_in_plugin;
-    return __libc_calloc(n, size);
-}
-
-void *realloc(void *p, size_t size)
-{
-    s_plugin_allocs += s_in_plugin;
-    return __libc_realloc(p, size);
-}
-
-void free(void *p)
-{
-    s_plugin_allocs += s_in_plugin && p;
-    __libc_free(p);
-}
-#endif
-
 typedef struct {
     uint32_t channels;
     int declared;
@@ -75,10 +37,7 @@ typedef struct {
 static void s_log(void *data, int32_t level, const char *message)
 {
     (void)data;
-    int was = s_in_plugin;
-    s_in_plugin = 0;
     fprintf(stderr, "[vad %d] %s\n", level, message);
-    s_in_plugin = was;
 }
 
 static void s_fail(void *data, const char *message)
@@ -105,12 +64,9 @@ static int32_t s_publish(void *data, const ab_plugin_output_block_t *b)
         h->refused++;
         return AB_PLUGIN_ERROR;
     }
-    int was = s_in_plugin;
-    s_in_plugin = 0;
     printf("{\"label\": \"%s\", \"frame0\": %" PRIu64 ", \"time_ns\": %" PRId64 "}\n", b->label, b->frame0,
            b->time_ns);
     fflush(stdout);
-    s_in_plugin = was;
     return AB_PLUGIN_OK;
 }
 
@@ -212,9 +168,7 @@ int main(int argc, char **argv)
                 sf_count_t skipped = sf_seek(sf, (sf_count_t)(frame + gap_len[g]), SEEK_SET);
                 if (skipped < 0)
                     break;
-                s_in_plugin = 1;
                 d->gap(self, frame, gap_len[g]);
-                s_in_plugin = 0;
                 frame += gap_len[g];
             } else if (gap_at[g] > frame && gap_at[g] - frame < want) {
                 want = (uint32_t)(gap_at[g] - frame);
@@ -235,9 +189,7 @@ int main(int argc, char **argv)
             .raw_format = AB_PLUGIN_FORMAT_F32,
             .raw_bytes = (uint32_t)((size_t)got * info.channels * sizeof(float)),
         };
-        s_in_plugin = 1;
         int32_t rc = d->process(self, &block);
-        s_in_plugin = 0;
         if (rc != AB_PLUGIN_OK) {
             fprintf(stderr, "vad_run: process() failed at frame %" PRIu64 "\n", frame);
             status = 1;
@@ -249,10 +201,6 @@ int main(int argc, char **argv)
     d->destroy(self);
     free(samples);
     sf_close(sf);
-    if (s_plugin_allocs) {
-        fprintf(stderr, "vad_run: %ld allocations inside process() or gap() (expected none)\n", s_plugin_allocs);
-        status = 1;
-    }
     if (state.refused) {
         fprintf(stderr, "vad_run: %ld publishes refused or failures reported\n", state.refused);
         status = 1;
