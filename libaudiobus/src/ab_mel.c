@@ -2,10 +2,11 @@
 #include "audiobus/ab_mel.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <kiss_fftr.h>
+#include <fftw3.h>
 
 #include "audiobus/ab_error.h"
 
@@ -19,10 +20,13 @@
 #define SLANEY_MIN_LOG_MEL 15.0
 #define SLANEY_LOGSTEP (log(6.4) / 27.0)
 
+/* FFTW's planner is not thread-safe (executing a plan is). */
+static pthread_mutex_t s_planner_lock = PTHREAD_MUTEX_INITIALIZER;
+
 struct ab_logmel {
     ab_logmel_config_t cfg;
     uint32_t n_bins; /* n_fft / 2 + 1 */
-    kiss_fftr_cfg fft;
+    fftw_plan fft;   /* frame -> spectrum, double precision */
 
     /* Input collects up to n_fft samples; after each frame the last
      * n_fft - hop are moved to the front (or, when hop > n_fft, the next
@@ -33,8 +37,8 @@ struct ab_logmel {
     uint64_t next_start;
 
     double *window;
-    float *frame;
-    kiss_fft_cpx *spectrum;
+    double *frame;          /* fftw_malloc'd, as the plan was made for it */
+    fftw_complex *spectrum; /* fftw_malloc'd */
     double *bins; /* S[k]: power or magnitude */
     float *mels;
 
@@ -193,11 +197,15 @@ ab_logmel_t *ab_logmel_new(const ab_logmel_config_t *cfg)
         return NULL;
     self->cfg = c;
     self->n_bins = c.n_fft / 2 + 1;
-    self->fft = kiss_fftr_alloc((int)c.n_fft, 0, NULL, NULL);
     self->input = calloc(c.n_fft, sizeof(float));
     self->window = malloc(c.n_fft * sizeof(double));
-    self->frame = malloc(c.n_fft * sizeof(float));
-    self->spectrum = malloc(self->n_bins * sizeof(kiss_fft_cpx));
+    self->frame = fftw_malloc(c.n_fft * sizeof(double));
+    self->spectrum = fftw_malloc(self->n_bins * sizeof(fftw_complex));
+    if (self->frame && self->spectrum) {
+        pthread_mutex_lock(&s_planner_lock);
+        self->fft = fftw_plan_dft_r2c_1d((int)c.n_fft, self->frame, self->spectrum, FFTW_ESTIMATE);
+        pthread_mutex_unlock(&s_planner_lock);
+    }
     self->bins = malloc(self->n_bins * sizeof(double));
     self->mels = malloc(c.n_mels * sizeof(float));
     if (!self->fft || !self->input || !self->window || !self->frame || !self->spectrum || !self->bins ||
@@ -215,11 +223,15 @@ void ab_logmel_destroy(ab_logmel_t **self_p)
     if (!self_p || !*self_p)
         return;
     ab_logmel_t *self = *self_p;
-    kiss_fftr_free(self->fft);
+    if (self->fft) {
+        pthread_mutex_lock(&s_planner_lock);
+        fftw_destroy_plan(self->fft);
+        pthread_mutex_unlock(&s_planner_lock);
+    }
     free(self->input);
     free(self->window);
-    free(self->frame);
-    free(self->spectrum);
+    fftw_free(self->frame);
+    fftw_free(self->spectrum);
     free(self->bins);
     free(self->mels);
     free(self->edges_hz);
@@ -236,10 +248,10 @@ static void s_analyse(ab_logmel_t *self)
 {
     const ab_logmel_config_t *cfg = &self->cfg;
     for (uint32_t i = 0; i < cfg->n_fft; i++)
-        self->frame[i] = (float)(self->input[i] * self->window[i]);
-    kiss_fftr(self->fft, self->frame, self->spectrum);
+        self->frame[i] = self->input[i] * self->window[i];
+    fftw_execute(self->fft); /* allocation-free with a plan made beforehand */
     for (uint32_t k = 0; k < self->n_bins; k++) {
-        double re = self->spectrum[k].r, im = self->spectrum[k].i;
+        double re = self->spectrum[k][0], im = self->spectrum[k][1];
         double power = re * re + im * im;
         self->bins[k] = cfg->spectrum == AB_MEL_SPECTRUM_MAGNITUDE ? sqrt(power) : power;
     }

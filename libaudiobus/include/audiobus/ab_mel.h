@@ -47,9 +47,11 @@
  * spectrum kinds while librosa's amplitude_to_db uses 1e-5: set floor to
  * match the one you compare with.
  *
- * The FFT is kissfft's real transform in single precision, so n_fft may be
- * any even size (400 works as well as 512); the window, |X|, the mel sums
- * and the log are computed in double. Everything is allocated by
+ * The FFT is FFTW's real transform in double precision (bands far below a
+ * frame's loudest keep their precision: a single-precision FFT's rounding,
+ * about 1e-7 of the frame's largest magnitude, would swamp a band 100 dB
+ * down), so n_fft may be any even size (400 works as well as 512); the
+ * window, |X|, the mel sums and the log are computed in double too. Everything is allocated by
  * ab_logmel_new(); pushing samples never allocates, locks or blocks.
  */
 #ifndef AUDIOBUS_AB_MEL_H_INCLUDED
