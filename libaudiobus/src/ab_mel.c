@@ -2,11 +2,10 @@
 #include "audiobus/ab_mel.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <fftw3.h>
+#include "ab_fft.h"
 
 #include "audiobus/ab_error.h"
 
@@ -19,9 +18,6 @@
 #define SLANEY_MIN_LOG_HZ 1000.0
 #define SLANEY_MIN_LOG_MEL 15.0
 #define SLANEY_LOGSTEP (log(6.4) / 27.0)
-
-/* FFTW's planner is not thread-safe (executing a plan is). */
-static pthread_mutex_t s_planner_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct ab_logmel {
     ab_logmel_config_t cfg;
@@ -201,11 +197,8 @@ ab_logmel_t *ab_logmel_new(const ab_logmel_config_t *cfg)
     self->window = malloc(c.n_fft * sizeof(double));
     self->frame = fftw_malloc(c.n_fft * sizeof(double));
     self->spectrum = fftw_malloc(self->n_bins * sizeof(fftw_complex));
-    if (self->frame && self->spectrum) {
-        pthread_mutex_lock(&s_planner_lock);
-        self->fft = fftw_plan_dft_r2c_1d((int)c.n_fft, self->frame, self->spectrum, FFTW_ESTIMATE);
-        pthread_mutex_unlock(&s_planner_lock);
-    }
+    if (self->frame && self->spectrum)
+        self->fft = ab_fft_plan_r2c((int)c.n_fft, self->frame, self->spectrum);
     self->bins = malloc(self->n_bins * sizeof(double));
     self->mels = malloc(c.n_mels * sizeof(float));
     if (!self->fft || !self->input || !self->window || !self->frame || !self->spectrum || !self->bins ||
@@ -223,11 +216,7 @@ void ab_logmel_destroy(ab_logmel_t **self_p)
     if (!self_p || !*self_p)
         return;
     ab_logmel_t *self = *self_p;
-    if (self->fft) {
-        pthread_mutex_lock(&s_planner_lock);
-        fftw_destroy_plan(self->fft);
-        pthread_mutex_unlock(&s_planner_lock);
-    }
+    ab_fft_destroy(self->fft);
     free(self->input);
     free(self->window);
     fftw_free(self->frame);

@@ -7,8 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <kiss_fftr.h>
-
+#include "ab_fft.h"
 #include "audiobus/ab_error.h"
 
 #ifndef M_PI
@@ -16,7 +15,7 @@
 #endif
 
 /* The callback sees the spectrum as (re, im) float pairs. */
-_Static_assert(sizeof(kiss_fft_cpx) == 2 * sizeof(float), "kissfft must be built for float");
+_Static_assert(sizeof(fftwf_complex) == 2 * sizeof(float), "fftwf_complex must be two floats");
 
 /* Smallest window sum accepted, relative to the largest: below it the
  * division that makes reconstruction exact would amplify rounding (and any
@@ -26,8 +25,8 @@ _Static_assert(sizeof(kiss_fft_cpx) == 2 * sizeof(float), "kissfft must be built
 struct ab_stft {
     ab_stft_config_t cfg;
     uint32_t n_bins;
-    kiss_fftr_cfg forward;
-    kiss_fftr_cfg inverse;
+    fftwf_plan forward; /* frame -> spectrum */
+    fftwf_plan inverse; /* spectrum -> frame, unscaled */
 
     float *analysis;  /* n_fft: w_a */
     float *synthesis; /* n_fft: w_s / (n_fft * S[i mod hop]) */
@@ -36,8 +35,8 @@ struct ab_stft {
      * the previous frame's tail); a frame is analysed when it is full. */
     float *in;
     uint32_t fill;
-    float *frame;          /* n_fft: windowed input, then inverse FFT output */
-    kiss_fft_cpx *spectrum; /* n_bins */
+    float *frame;            /* n_fft, fftwf_malloc'd: windowed input, then inverse FFT output */
+    fftwf_complex *spectrum; /* n_bins, fftwf_malloc'd */
     float *acc;            /* n_fft: overlap-add of frames not yet complete */
     float *ready;          /* hop: finished output, read from ready_pos on */
     uint32_t ready_pos;
@@ -187,13 +186,15 @@ ab_stft_t *ab_stft_new(const ab_stft_config_t *cfg, char *error, size_t error_le
     const uint32_t n = c.n_fft;
     self->cfg = c;
     self->n_bins = n / 2 + 1;
-    self->forward = kiss_fftr_alloc((int)n, 0, NULL, NULL);
-    self->inverse = kiss_fftr_alloc((int)n, 1, NULL, NULL);
     self->analysis = malloc(n * sizeof(float));
     self->synthesis = malloc(n * sizeof(float));
     self->in = malloc(n * sizeof(float));
-    self->frame = malloc(n * sizeof(float));
-    self->spectrum = malloc(self->n_bins * sizeof(kiss_fft_cpx));
+    self->frame = fftwf_malloc(n * sizeof(float));
+    self->spectrum = fftwf_malloc(self->n_bins * sizeof(fftwf_complex));
+    if (self->frame && self->spectrum) {
+        self->forward = ab_fft_plan_r2c_f((int)n, self->frame, self->spectrum);
+        self->inverse = ab_fft_plan_c2r_f((int)n, self->spectrum, self->frame);
+    }
     self->acc = malloc(n * sizeof(float));
     self->ready = malloc(c.hop * sizeof(float));
     if (!self->forward || !self->inverse || !self->analysis || !self->synthesis || !self->in || !self->frame ||
@@ -203,7 +204,7 @@ ab_stft_t *ab_stft_new(const ab_stft_config_t *cfg, char *error, size_t error_le
         s_refuse(error, error_len, "out of memory for n_fft=%u hop=%u", c.n_fft, c.hop);
         return NULL;
     }
-    /* kissfft's inverse is unscaled: 1/n_fft goes into the synthesis
+    /* FFTW's inverse is unscaled: 1/n_fft goes into the synthesis
      * window together with the window sum. */
     for (uint32_t i = 0; i < n; i++) {
         self->analysis[i] = (float)s_window(c.analysis, i, n);
@@ -219,13 +220,13 @@ void ab_stft_destroy(ab_stft_t **self_p)
     if (!self_p || !*self_p)
         return;
     ab_stft_t *self = *self_p;
-    kiss_fftr_free(self->forward);
-    kiss_fftr_free(self->inverse);
+    ab_fft_destroy_f(self->forward);
+    ab_fft_destroy_f(self->inverse);
     free(self->analysis);
     free(self->synthesis);
     free(self->in);
-    free(self->frame);
-    free(self->spectrum);
+    fftwf_free(self->frame);
+    fftwf_free(self->spectrum);
     free(self->acc);
     free(self->ready);
     free(self);
@@ -255,7 +256,7 @@ static void s_frame(ab_stft_t *self, ab_stft_spectrum_cb cb, void *user)
     const uint32_t n = self->cfg.n_fft, hop = self->cfg.hop;
     for (uint32_t i = 0; i < n; i++)
         self->frame[i] = self->in[i] * self->analysis[i];
-    kiss_fftr(self->forward, self->frame, self->spectrum);
+    fftwf_execute(self->forward);
     if (cb) {
         ab_stft_frame_t info = {
             .index = self->index,
@@ -263,9 +264,9 @@ static void s_frame(ab_stft_t *self, ab_stft_spectrum_cb cb, void *user)
             .n_fft = n,
             .n_bins = self->n_bins,
         };
-        cb(&self->spectrum[0].r, &info, user);
+        cb(&self->spectrum[0][0], &info, user);
     }
-    kiss_fftri(self->inverse, self->spectrum, self->frame);
+    fftwf_execute(self->inverse); /* overwrites the spectrum (FFTW's c2r may) */
     for (uint32_t i = 0; i < n; i++)
         self->acc[i] += self->frame[i] * self->synthesis[i];
 

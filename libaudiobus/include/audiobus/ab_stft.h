@@ -6,7 +6,7 @@
  * the spectral callback did in between. Every hop input samples one frame
  * is analysed:
  *   x      = the last n_fft input samples times the analysis window w_a
- *   X[k]   = DFT(x)[k], k = 0 .. n_fft/2  (kissfft's real FFT, unscaled)
+ *   X[k]   = DFT(x)[k], k = 0 .. n_fft/2  (FFTW's real FFT in single precision, unscaled)
  *   cb(X)  may read and change X in place
  *   y      = inverse DFT of X, scaled by 1/n_fft, times the synthesis
  *            window w_s and divided by the window sum below
