@@ -9,5 +9,6 @@ int cmd_ls(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_play(int argc, char **argv);
 int cmd_latency(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 #endif

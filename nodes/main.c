@@ -17,6 +17,7 @@ static const struct {
     {"demo", cmd_demo, "a broker, a recorder and two processors, live, for ten seconds"},
     {"play", cmd_play, "play a stream on an output device, through a jitter buffer"},
     {"latency", cmd_latency, "measure the round trip of an output looped back to an input"},
+    {"bench", cmd_bench, "measure latency, deliveries, loss, CPU and memory against a bare ZeroMQ relay"},
 };
 
 static void s_usage(FILE *out)

@@ -1,0 +1,102 @@
+/* bench.h - `audiobus bench`: the load it drives, what one run measures, and
+ * the parts that run it (bench_audiobus.c, bench_baseline.c), measure it
+ * (bench_stats.c, bench_proc.c) and report it (bench_report.c). */
+#ifndef AUDIOBUS_NODES_BENCH_H_INCLUDED
+#define AUDIOBUS_NODES_BENCH_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define BENCH_MAX_STREAMS 64
+#define BENCH_MAX_PROCESSORS 64
+#define BENCH_MAX_PAIRS 1024 /* stream-processor pairs */
+#define BENCH_MAX_NODES (1 + BENCH_MAX_STREAMS + BENCH_MAX_PAIRS)
+
+typedef enum { BENCH_TCP, BENCH_IPC } bench_transport_t;
+
+typedef struct {
+    uint32_t streams;        /* recorders (audiobus) or publishers (baseline) */
+    uint32_t processors;     /* per stream */
+    uint32_t rate;           /* frames per second */
+    uint32_t block_frames;   /* frames per block, one channel of f32 */
+    double duration;         /* seconds of audio per stream */
+    uint32_t runs;           /* of each kind, interleaved */
+    bool baseline;
+    bench_transport_t transport;
+    const char *broker;      /* a running broker's control endpoint; NULL: start one */
+    const char *log_level;   /* the children's */
+    const char *exe;         /* this executable */
+} bench_config_t;
+
+/* One node's resources over a run. */
+typedef struct {
+    char role[16];           /* broker, recorder, processor, relay, publisher, subscriber */
+    char name[48];
+    double cpu_percent;      /* utime+stime over the run, % of one core; < 0 unknown */
+    double rss_kb;           /* VmRSS at the end; < 0 unknown (threads of this process) */
+} bench_node_t;
+
+/* Latencies of one run, all receivers together, in microseconds. */
+typedef struct {
+    double p50, p99, p999, max;
+} bench_latency_t;
+
+typedef struct {
+    bool baseline;
+    bool ok;                 /* every node started and exited as it should */
+    double seconds;          /* wall time from the first block to the last delivery */
+    uint64_t expected;       /* blocks the receivers should get, summed */
+    uint64_t received;       /* blocks they got, summed */
+    uint64_t disorder;       /* blocks received out of order or twice */
+    double deliveries_per_s;
+    bench_latency_t latency;
+    bench_node_t nodes[BENCH_MAX_NODES];
+    uint32_t n_nodes;
+} bench_run_t;
+
+/* Blocks one stream carries over the configured duration. */
+uint64_t bench_blocks_per_stream(const bench_config_t *config);
+
+/* Run the load once through audiobus (child processes of exe) or through a
+ * bare libzmq relay (threads of this process). Fills *run; returns 0, or an
+ * AB_E... code after writing what failed into error. [control-thread] */
+int bench_audiobus_run(const bench_config_t *config, bench_run_t *run, char *error, size_t error_len);
+int bench_baseline_run(const bench_config_t *config, bench_run_t *run, char *error, size_t error_len);
+
+/* The nodes of the baseline, run as `audiobus bench --baseline-node ROLE
+ * ARGS...` (bench_baseline_node.c describes them). Returns the exit status. */
+int bench_baseline_node(int argc, char **argv);
+
+/* Latency samples of a run (ns), grown as receivers report. */
+typedef struct {
+    int64_t *values;
+    size_t n, cap;
+} bench_samples_t;
+
+/* Append n values; false when out of memory. */
+bool bench_samples_add(bench_samples_t *samples, const int64_t *values, size_t n);
+/* Sort and summarise into microseconds; all zeros when empty. */
+void bench_samples_summary(bench_samples_t *samples, bench_latency_t *out);
+void bench_samples_free(bench_samples_t *samples);
+
+/* Read a receiver's results file (written by the bench_probe plugin or a
+ * baseline subscriber: a line of counts, then latencies in ns, one a line):
+ * adds its latencies to samples and its counts to *blocks and *disorder.
+ * False when the file is missing or malformed. */
+bool bench_results_read(const char *path, bench_samples_t *samples, uint64_t *blocks, uint64_t *disorder);
+
+/* CPU time (utime + stime) of a process (tid 0) or of one of its threads,
+ * in clock ticks; -1 when it cannot be read. (bench_proc.c) */
+long long bench_proc_cpu_ticks(pid_t pid, pid_t tid);
+/* VmRSS of a process in kB; -1 when it cannot be read. */
+double bench_proc_rss_kb(pid_t pid);
+/* Ticks as % of one core over seconds. */
+double bench_proc_cpu_percent(long long ticks, double seconds);
+
+/* Print the table of all runs, or one JSON object. (bench_report.c) */
+void bench_report_text(const bench_config_t *config, const bench_run_t *runs, size_t n_runs);
+void bench_report_json(const bench_config_t *config, const bench_run_t *runs, size_t n_runs);
+
+#endif

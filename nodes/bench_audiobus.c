@@ -1,0 +1,250 @@
+/* bench_audiobus.c - one bench run through audiobus: a broker (or the one
+ * given), N recorders of a synthetic signal and M processors per stream
+ * hosting the bench_probe plugin, all child processes of this executable. */
+#include <audiobus/audiobus.h>
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "bench_children.h"
+#include "children.h"
+#include "listing.h"
+
+/* An argument vector of at most 39 entries, NULL-terminated. */
+typedef struct {
+    char *argv[40];
+    int n;
+} s_args_t;
+
+static void s_add(s_args_t *args, const char *name, const char *value)
+{
+    if (args->n + 2 < (int)(sizeof args->argv / sizeof args->argv[0])) {
+        args->argv[args->n++] = (char *)name;
+        if (value)
+            args->argv[args->n++] = (char *)value;
+        args->argv[args->n] = NULL;
+    }
+}
+
+typedef struct {
+    const bench_config_t *config;
+    char dir[64];
+    char prefix[48];   /* of every node and stream name of this run */
+    char broker[512];
+    bench_children_t children;
+    bench_child_t *broker_node;
+} s_run_t;
+
+static int s_start_broker(s_run_t *self, char *error, size_t error_len)
+{
+    if (self->config->broker) {
+        snprintf(self->broker, sizeof self->broker, "%s", self->config->broker);
+        return 0;
+    }
+    char ready[PATH_MAX], bind[PATH_MAX];
+    snprintf(ready, sizeof ready, "%s/broker.ready", self->dir);
+    if (self->config->transport == BENCH_IPC)
+        snprintf(bind, sizeof bind, "ipc://%s/broker", self->dir);
+    else
+        snprintf(bind, sizeof bind, "tcp://127.0.0.1:*");
+    s_args_t args = {.n = 0};
+    s_add(&args, self->config->exe, "broker");
+    s_add(&args, "--bind", bind);
+    s_add(&args, "--ready-file", ready);
+    s_add(&args, "--log-level", self->config->log_level);
+    self->broker_node = bench_children_start(&self->children, "broker", "broker", self->config->exe, args.argv);
+    if (!self->broker_node) {
+        snprintf(error, error_len, "cannot start a broker");
+        return AB_EIO;
+    }
+    for (int waited = 0; !child_read_line(ready, self->broker, sizeof self->broker); waited += 20) {
+        bench_children_poll(&self->children, 0);
+        if (waited > 10000 || self->broker_node->pid <= 0) {
+            snprintf(error, error_len, "the broker did not come up within 10 s (its messages are above)");
+            return AB_EIO;
+        }
+        ab_clock_sleep_ms(20);
+    }
+    return 0;
+}
+
+/* How many of this run's processors the broker lists as linked. */
+static uint32_t s_linked(s_run_t *self)
+{
+    json_t *root = NULL;
+    char error[256];
+    if (listing_fetch(self->broker, 1000, &root, error, sizeof error))
+        return 0;
+    uint32_t linked = 0;
+    size_t i;
+    json_t *node;
+    json_array_foreach(json_object_get(root, "nodes"), i, node)
+    {
+        const char *name = json_string_value(json_object_get(node, "name"));
+        if (name && strncmp(name, self->prefix, strlen(self->prefix)) == 0 &&
+            json_is_true(json_object_get(node, "linked")))
+            linked++;
+    }
+    json_decref(root);
+    return linked;
+}
+
+static int s_start_processors(s_run_t *self, char *error, size_t error_len)
+{
+    const bench_config_t *config = self->config;
+    char max_blocks[64];
+    snprintf(max_blocks, sizeof max_blocks, "max_blocks=%llu",
+             (unsigned long long)bench_blocks_per_stream(config) + 16);
+    for (uint32_t s = 0; s < config->streams; s++)
+        for (uint32_t p = 0; p < config->processors; p++) {
+            char stream[64], name[64], path[PATH_MAX + 8];
+            snprintf(stream, sizeof stream, "%ss%u", self->prefix, s);
+            snprintf(name, sizeof name, "%ss%up%u", self->prefix, s, p);
+            snprintf(path, sizeof path, "path=%s/s%up%u.txt", self->dir, s, p);
+            s_args_t args = {.n = 0};
+            s_add(&args, config->exe, "process");
+            s_add(&args, "--broker", self->broker);
+            s_add(&args, "--stream", stream);
+            s_add(&args, "--plugin", "bench_probe");
+            s_add(&args, "--param", path);
+            s_add(&args, "--param", max_blocks);
+            s_add(&args, "--name", name);
+            s_add(&args, "--exit-at-end", NULL);
+            s_add(&args, "--log-level", config->log_level);
+            if (!bench_children_start(&self->children, "processor", name + strlen(self->prefix), config->exe,
+                                      args.argv)) {
+                snprintf(error, error_len, "cannot start processor %s", name);
+                return AB_EIO;
+            }
+        }
+    uint32_t want = config->streams * config->processors;
+    for (int waited = 0; s_linked(self) < want; waited += 50) {
+        bench_children_poll(&self->children, 0);
+        for (uint32_t i = 0; i < self->children.n; i++)
+            if (self->children.nodes[i].pid <= 0) {
+                snprintf(error, error_len, "%s exited (status %d) at start: its messages above say why",
+                         self->children.nodes[i].name, self->children.nodes[i].status);
+                return AB_EIO;
+            }
+        if (waited > 20000) {
+            snprintf(error, error_len, "the %u processors did not all link to the broker at %s within 20 s", want,
+                     self->broker);
+            return AB_ETIMEOUT;
+        }
+        ab_clock_sleep_ms(50);
+    }
+    return 0;
+}
+
+static int s_start_recorders(s_run_t *self, char *error, size_t error_len)
+{
+    const bench_config_t *config = self->config;
+    char rate[32], block[32], duration[32];
+    snprintf(rate, sizeof rate, "%u", config->rate);
+    snprintf(block, sizeof block, "%u", config->block_frames);
+    snprintf(duration, sizeof duration, "%.17g", config->duration);
+    for (uint32_t s = 0; s < config->streams; s++) {
+        char stream[64], name[64];
+        snprintf(stream, sizeof stream, "%ss%u", self->prefix, s);
+        snprintf(name, sizeof name, "%srec%u", self->prefix, s);
+        s_args_t args = {.n = 0};
+        s_add(&args, config->exe, "record");
+        s_add(&args, "--broker", self->broker);
+        s_add(&args, "--stream", stream);
+        s_add(&args, "--source", "synth:sine");
+        s_add(&args, "--rate", rate);
+        s_add(&args, "--block", block);
+        s_add(&args, "--duration", duration);
+        s_add(&args, "--name", name);
+        s_add(&args, "--log-level", config->log_level);
+        if (!bench_children_start(&self->children, "recorder", name + strlen(self->prefix), config->exe,
+                                  args.argv)) {
+            snprintf(error, error_len, "cannot start recorder %s", name);
+            return AB_EIO;
+        }
+    }
+    return 0;
+}
+
+/* Wait for every recorder and processor to exit on its own (the processors
+ * at the stream's end), up to the duration plus a margin. */
+static bool s_wait_nodes(s_run_t *self)
+{
+    int64_t deadline = ab_clock_mono_ns() + (int64_t)((self->config->duration + 20) * 1e9);
+    for (;;) {
+        bench_children_poll(&self->children, 20);
+        bool running = false;
+        for (uint32_t i = 0; i < self->children.n; i++) {
+            if (&self->children.nodes[i] != self->broker_node && self->children.nodes[i].pid > 0)
+                running = true;
+            if (self->children.nodes[i].status > 0)
+                return false;
+        }
+        if (!running)
+            return true;
+        if (ab_clock_mono_ns() > deadline || ab_signal_stop_requested())
+            return false;
+    }
+}
+
+int bench_audiobus_run(const bench_config_t *config, bench_run_t *run, char *error, size_t error_len)
+{
+    static s_run_t self; /* large: kept off the stack */
+    static unsigned serial;
+    memset(&self, 0, sizeof self);
+    memset(run, 0, sizeof *run);
+    self.config = config;
+    snprintf(self.prefix, sizeof self.prefix, "bench%d-%u-", (int)getpid(), serial++);
+    snprintf(self.dir, sizeof self.dir, "/tmp/audiobus-bench-XXXXXX");
+    if (!mkdtemp(self.dir)) {
+        snprintf(error, error_len, "cannot create a temporary directory: %s", strerror(errno));
+        return AB_EIO;
+    }
+    int rc = s_start_broker(&self, error, error_len);
+    if (rc == 0)
+        rc = s_start_processors(&self, error, error_len);
+    int64_t start = ab_clock_mono_ns();
+    if (rc == 0) {
+        bench_children_mark_start(&self.children);
+        rc = s_start_recorders(&self, error, error_len);
+    }
+    if (rc == 0 && !s_wait_nodes(&self)) {
+        snprintf(error, error_len, "a node failed (said above), or they did not finish within the duration + 20 s, or bench was stopped");
+        rc = AB_ETIMEOUT;
+    }
+    double seconds = (double)(ab_clock_mono_ns() - start) / 1e9;
+    if (self.broker_node)
+        bench_children_stop(&self.children, self.broker_node);
+    bench_children_stop_all(&self.children);
+
+    run->ok = rc == 0;
+    for (uint32_t i = 0; i < self.children.n; i++)
+        if (self.children.nodes[i].status != 0 && &self.children.nodes[i] != self.broker_node) {
+            run->ok = false;
+            fprintf(stderr, "audiobus bench: %s exited with status %d\n", self.children.nodes[i].name,
+                    self.children.nodes[i].status);
+        }
+    bench_children_report(&self.children, seconds, run);
+    bench_samples_t samples = {0};
+    for (uint32_t s = 0; s < config->streams; s++)
+        for (uint32_t p = 0; p < config->processors; p++) {
+            char path[PATH_MAX];
+            snprintf(path, sizeof path, "%s/s%up%u.txt", self.dir, s, p);
+            if (!bench_results_read(path, &samples, &run->received, &run->disorder)) {
+                fprintf(stderr, "audiobus bench: no results from processor s%up%u (%s)\n", s, p, path);
+                run->ok = false;
+            }
+        }
+    run->expected = bench_blocks_per_stream(config) * config->streams * config->processors;
+    run->seconds = seconds;
+    run->deliveries_per_s = (double)run->received / config->duration;
+    bench_samples_summary(&samples, &run->latency);
+    bench_samples_free(&samples);
+    bench_children_remove_dir(self.dir);
+    return rc;
+}

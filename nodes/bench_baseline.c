@@ -1,0 +1,198 @@
+/* bench_baseline.c - one bench run through a bare libzmq relay: zmq_proxy
+ * (XSUB -> XPUB), one publisher per stream sending blocks of the same size
+ * at the same pace as a recorder, and as many subscribers per stream as
+ * there are processors, each a child process on the same transport. */
+#include <audiobus/audiobus.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "bench_children.h"
+#include "children.h"
+
+typedef struct {
+    const bench_config_t *config;
+    char dir[64];
+    char in[512], out[512];
+    bench_children_t children;
+    bench_child_t *relay;
+} s_run_t;
+
+static int s_start_relay(s_run_t *self, char *error, size_t error_len)
+{
+    char ready[PATH_MAX], in[PATH_MAX], out[PATH_MAX];
+    snprintf(ready, sizeof ready, "%s/relay.ready", self->dir);
+    if (self->config->transport == BENCH_IPC) {
+        snprintf(in, sizeof in, "ipc://%s/relay.in", self->dir);
+        snprintf(out, sizeof out, "ipc://%s/relay.out", self->dir);
+    } else {
+        snprintf(in, sizeof in, "tcp://127.0.0.1:*");
+        snprintf(out, sizeof out, "tcp://127.0.0.1:*");
+    }
+    char *argv[] = {(char *)self->config->exe, "bench", "--baseline-node", "relay", ready, in, out, NULL};
+    self->relay = bench_children_start(&self->children, "relay", "relay", self->config->exe, argv);
+    if (!self->relay) {
+        snprintf(error, error_len, "cannot start the baseline relay");
+        return AB_EIO;
+    }
+    char line[1100];
+    for (int waited = 0; !child_read_line(ready, line, sizeof line); waited += 20) {
+        bench_children_poll(&self->children, 0);
+        if (waited > 10000 || self->relay->pid <= 0) {
+            snprintf(error, error_len, "the baseline relay did not come up within 10 s (its messages are above)");
+            return AB_EIO;
+        }
+        ab_clock_sleep_ms(20);
+    }
+    if (sscanf(line, "%511s %511s", self->in, self->out) != 2) {
+        snprintf(error, error_len, "the baseline relay wrote a bad ready file: \"%s\"", line);
+        return AB_EIO;
+    }
+    return 0;
+}
+
+static int s_start_nodes(s_run_t *self, char *error, size_t error_len)
+{
+    const bench_config_t *config = self->config;
+    char max_blocks[32], rate[32], block[32], blocks[32], go[PATH_MAX];
+    uint64_t per_stream = bench_blocks_per_stream(config);
+    snprintf(max_blocks, sizeof max_blocks, "%llu", (unsigned long long)per_stream + 16);
+    snprintf(rate, sizeof rate, "%u", config->rate);
+    snprintf(block, sizeof block, "%u", config->block_frames);
+    snprintf(blocks, sizeof blocks, "%llu", (unsigned long long)per_stream);
+    snprintf(go, sizeof go, "%s/go", self->dir);
+    for (uint32_t s = 0; s < config->streams; s++) {
+        char topic[32];
+        snprintf(topic, sizeof topic, "s%u", s);
+        for (uint32_t p = 0; p < config->processors; p++) {
+            char name[48], path[PATH_MAX], ready[PATH_MAX];
+            snprintf(name, sizeof name, "sub-s%up%u", s, p);
+            snprintf(path, sizeof path, "%s/s%up%u.txt", self->dir, s, p);
+            snprintf(ready, sizeof ready, "%s/s%up%u.ready", self->dir, s, p);
+            char *argv[] = {(char *)config->exe, "bench", "--baseline-node", "subscriber", self->out, topic, path,
+                            max_blocks, ready, NULL};
+            if (!bench_children_start(&self->children, "subscriber", name, config->exe, argv)) {
+                snprintf(error, error_len, "cannot start baseline subscriber %s", name);
+                return AB_EIO;
+            }
+        }
+    }
+    bench_children_mark_start(&self->children);
+    for (uint32_t s = 0; s < config->streams; s++) {
+        char topic[32], name[48];
+        snprintf(topic, sizeof topic, "s%u", s);
+        snprintf(name, sizeof name, "pub-s%u", s);
+        char *argv[] = {(char *)config->exe, "bench", "--baseline-node", "publisher", self->in, topic, rate, block,
+                        blocks, go, NULL};
+        if (!bench_children_start(&self->children, "publisher", name, config->exe, argv)) {
+            snprintf(error, error_len, "cannot start baseline publisher %s", name);
+            return AB_EIO;
+        }
+    }
+    /* Every subscriber receives: let the publishers go. */
+    for (int waited = 0;; waited += 20) {
+        uint32_t ready = 0;
+        for (uint32_t s = 0; s < config->streams; s++)
+            for (uint32_t p = 0; p < config->processors; p++) {
+                char path[PATH_MAX];
+                snprintf(path, sizeof path, "%s/s%up%u.ready", self->dir, s, p);
+                ready += access(path, F_OK) == 0;
+            }
+        if (ready == config->streams * config->processors)
+            break;
+        bench_children_poll(&self->children, 0);
+        for (uint32_t i = 0; i < self->children.n; i++)
+            if (self->children.nodes[i].pid <= 0) {
+                snprintf(error, error_len, "baseline %s exited (status %d) at start: its messages above say why",
+                         self->children.nodes[i].name, self->children.nodes[i].status);
+                return AB_EIO;
+            }
+        if (waited > 20000) {
+            snprintf(error, error_len, "%u of the %u baseline subscribers received within 20 s", ready,
+                     config->streams * config->processors);
+            return AB_ETIMEOUT;
+        }
+        ab_clock_sleep_ms(20);
+    }
+    FILE *f = fopen(go, "w");
+    if (!f) {
+        snprintf(error, error_len, "cannot create %s", go);
+        return AB_EIO;
+    }
+    fclose(f);
+    return 0;
+}
+
+static bool s_wait_nodes(s_run_t *self)
+{
+    int64_t deadline = ab_clock_mono_ns() + (int64_t)((self->config->duration + 30) * 1e9);
+    for (;;) {
+        bench_children_poll(&self->children, 20);
+        bool running = false;
+        for (uint32_t i = 0; i < self->children.n; i++) {
+            if (&self->children.nodes[i] != self->relay && self->children.nodes[i].pid > 0)
+                running = true;
+            if (self->children.nodes[i].status > 0)
+                return false;
+        }
+        if (!running)
+            return true;
+        if (ab_clock_mono_ns() > deadline || ab_signal_stop_requested())
+            return false;
+    }
+}
+
+int bench_baseline_run(const bench_config_t *config, bench_run_t *run, char *error, size_t error_len)
+{
+    static s_run_t self; /* large: kept off the stack */
+    memset(&self, 0, sizeof self);
+    memset(run, 0, sizeof *run);
+    run->baseline = true;
+    self.config = config;
+    snprintf(self.dir, sizeof self.dir, "/tmp/audiobus-bench-XXXXXX");
+    if (!mkdtemp(self.dir)) {
+        snprintf(error, error_len, "cannot create a temporary directory: %s", strerror(errno));
+        return AB_EIO;
+    }
+    int rc = s_start_relay(&self, error, error_len);
+    int64_t start = ab_clock_mono_ns();
+    if (rc == 0)
+        rc = s_start_nodes(&self, error, error_len);
+    if (rc == 0 && !s_wait_nodes(&self)) {
+        snprintf(error, error_len, "a baseline node failed (said above), or they did not finish within the duration + 30 s, or bench was stopped");
+        rc = AB_ETIMEOUT;
+    }
+    double seconds = (double)(ab_clock_mono_ns() - start) / 1e9;
+    if (self.relay)
+        bench_children_stop(&self.children, self.relay);
+    bench_children_stop_all(&self.children);
+    run->ok = rc == 0;
+    for (uint32_t i = 0; i < self.children.n; i++)
+        if (self.children.nodes[i].status != 0 && &self.children.nodes[i] != self.relay) {
+            run->ok = false;
+            fprintf(stderr, "audiobus bench: baseline %s exited with status %d\n", self.children.nodes[i].name,
+                    self.children.nodes[i].status);
+        }
+    bench_children_report(&self.children, seconds, run);
+    bench_samples_t samples = {0};
+    for (uint32_t s = 0; s < config->streams; s++)
+        for (uint32_t p = 0; p < config->processors; p++) {
+            char path[PATH_MAX];
+            snprintf(path, sizeof path, "%s/s%up%u.txt", self.dir, s, p);
+            if (!bench_results_read(path, &samples, &run->received, &run->disorder)) {
+                fprintf(stderr, "audiobus bench: no results from baseline subscriber s%up%u (%s)\n", s, p, path);
+                run->ok = false;
+            }
+        }
+    run->expected = bench_blocks_per_stream(config) * config->streams * config->processors;
+    run->seconds = seconds;
+    run->deliveries_per_s = (double)run->received / config->duration;
+    bench_samples_summary(&samples, &run->latency);
+    bench_samples_free(&samples);
+    bench_children_remove_dir(self.dir);
+    return rc;
+}

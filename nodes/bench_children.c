@@ -1,0 +1,139 @@
+/* bench_children.c - the nodes of a bench run: CPU from /proc and wait4,
+ * memory from /proc. */
+#include "bench_children.h"
+
+#include <audiobus/audiobus.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "children.h"
+
+bench_child_t *bench_children_start(bench_children_t *self, const char *role, const char *name, const char *exe,
+                                    char *const argv[])
+{
+    if (self->n == BENCH_MAX_NODES)
+        return NULL;
+    pid_t pid = child_start("bench", exe, argv, true);
+    if (pid <= 0)
+        return NULL;
+    bench_child_t *node = &self->nodes[self->n++];
+    memset(node, 0, sizeof *node);
+    node->pid = pid;
+    node->status = -1;
+    node->rss_kb = -1;
+    node->ticks_start = 0;
+    node->ticks_end = -1;
+    snprintf(node->role, sizeof node->role, "%s", role);
+    snprintf(node->name, sizeof node->name, "%s", name);
+    return node;
+}
+
+void bench_children_mark_start(bench_children_t *self)
+{
+    for (uint32_t i = 0; i < self->n; i++)
+        if (self->nodes[i].pid > 0) {
+            long long ticks = bench_proc_cpu_ticks(self->nodes[i].pid, 0);
+            self->nodes[i].ticks_start = ticks > 0 ? ticks : 0;
+        }
+}
+
+static void s_reaped(bench_child_t *node, int status, const struct rusage *usage)
+{
+    long hz = sysconf(_SC_CLK_TCK);
+    double seconds = (double)usage->ru_utime.tv_sec + usage->ru_utime.tv_usec / 1e6 + (double)usage->ru_stime.tv_sec +
+                     usage->ru_stime.tv_usec / 1e6;
+    node->ticks_end = (long long)(seconds * (double)hz + 0.5);
+    node->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    node->pid = -1;
+}
+
+void bench_children_poll(bench_children_t *self, int ms)
+{
+    if (ms > 0)
+        ab_clock_sleep_ms(ms);
+    for (uint32_t i = 0; i < self->n; i++) {
+        bench_child_t *node = &self->nodes[i];
+        if (node->pid <= 0)
+            continue;
+        double rss = bench_proc_rss_kb(node->pid);
+        if (rss > 0) /* a zombie has none */
+            node->rss_kb = rss;
+        int status;
+        struct rusage usage;
+        if (wait4(node->pid, &status, WNOHANG, &usage) == node->pid)
+            s_reaped(node, status, &usage);
+    }
+}
+
+void bench_children_stop(bench_children_t *self, bench_child_t *node)
+{
+    (void)self;
+    if (node->pid <= 0)
+        return;
+    double rss = bench_proc_rss_kb(node->pid);
+    if (rss > 0)
+        node->rss_kb = rss;
+    long long ticks = bench_proc_cpu_ticks(node->pid, 0);
+    kill(node->pid, SIGTERM);
+    int status;
+    struct rusage usage;
+    for (int waited = 0; waited < 7000; waited += 20) {
+        if (waited == 5000) {
+            fprintf(stderr, "audiobus bench: %s did not stop within 5 s of SIGTERM; killing it\n", node->name);
+            kill(node->pid, SIGKILL);
+        }
+        if (wait4(node->pid, &status, WNOHANG, &usage) == node->pid) {
+            s_reaped(node, status, &usage);
+            break;
+        }
+        ab_clock_sleep_ms(20);
+    }
+    /* Its CPU while it was measured, not while it shut down. */
+    if (ticks >= 0)
+        node->ticks_end = ticks;
+}
+
+void bench_children_stop_all(bench_children_t *self)
+{
+    for (uint32_t i = 0; i < self->n; i++)
+        bench_children_stop(self, &self->nodes[i]);
+}
+
+void bench_children_report(const bench_children_t *self, double seconds, bench_run_t *run)
+{
+    for (uint32_t i = 0; i < self->n && run->n_nodes < BENCH_MAX_NODES; i++) {
+        const bench_child_t *node = &self->nodes[i];
+        bench_node_t *out = &run->nodes[run->n_nodes++];
+        snprintf(out->role, sizeof out->role, "%s", node->role);
+        snprintf(out->name, sizeof out->name, "%s", node->name);
+        out->cpu_percent = node->ticks_end >= 0 ? bench_proc_cpu_percent(node->ticks_end - node->ticks_start, seconds)
+                                                : -1;
+        out->rss_kb = node->rss_kb;
+    }
+}
+
+void bench_children_remove_dir(const char *dir)
+{
+    DIR *d = dir[0] ? opendir(dir) : NULL;
+    if (!d)
+        return;
+    struct dirent *entry;
+    while ((entry = readdir(d)) != NULL) {
+        if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
+            continue;
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s", dir, entry->d_name);
+        if (unlink(path) != 0)
+            fprintf(stderr, "audiobus bench: cannot remove %s: %s\n", path, strerror(errno));
+    }
+    closedir(d);
+    if (rmdir(dir) != 0)
+        fprintf(stderr, "audiobus bench: cannot remove %s: %s\n", dir, strerror(errno));
+}

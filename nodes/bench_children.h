@@ -1,0 +1,48 @@
+/* bench_children.h - the nodes of one bench run as child processes: start
+ * them, follow their CPU time and resident memory, reap them. */
+#ifndef AUDIOBUS_NODES_BENCH_CHILDREN_H_INCLUDED
+#define AUDIOBUS_NODES_BENCH_CHILDREN_H_INCLUDED
+
+#include "bench.h"
+
+typedef struct {
+    pid_t pid;              /* -1: not running (never started, or reaped) */
+    char role[16], name[48];
+    long long ticks_start;  /* CPU ticks when the measured window began */
+    long long ticks_end;    /* at exit (from wait4) or when the window ended */
+    double rss_kb;          /* the last VmRSS seen */
+    int status;             /* exit status (128 + signal); -1 while running */
+} bench_child_t;
+
+typedef struct {
+    bench_child_t nodes[BENCH_MAX_NODES];
+    uint32_t n;
+} bench_children_t;
+
+/* Start exe with argv as a node (its stdout goes to our stderr). Returns
+ * the node, or NULL when it could not start (said on stderr). */
+bench_child_t *bench_children_start(bench_children_t *self, const char *role, const char *name, const char *exe,
+                                    char *const argv[]);
+
+/* Begin the measured window: note every running node's CPU ticks. */
+void bench_children_mark_start(bench_children_t *self);
+
+/* Sample every running node's memory, reap those that exited (noting their
+ * CPU from wait4). Sleeps up to ms first. */
+void bench_children_poll(bench_children_t *self, int ms);
+
+/* Stop a running node with SIGTERM (SIGKILL after 5 s), noting its CPU
+ * ticks and memory just before. */
+void bench_children_stop(bench_children_t *self, bench_child_t *node);
+
+/* Stop every node still running. */
+void bench_children_stop_all(bench_children_t *self);
+
+/* Copy the nodes' figures into run over a window of seconds. */
+void bench_children_report(const bench_children_t *self, double seconds, bench_run_t *run);
+
+/* Remove a run's directory of files (results, ready files, sockets) and
+ * the directory itself; says on stderr what it could not remove. */
+void bench_children_remove_dir(const char *dir);
+
+#endif
