@@ -402,6 +402,8 @@ static const param_set_t s_param_sets[] = {
     {"logmel", {"n_fft", "400", "hop", "160", "n_mels", "80", "fmin", "20", NULL}},
     {"logmel", {"png", "$TMP/rt.png", "png_seconds", "2", "scale", "slaney", "spectrum", "magnitude", NULL}},
     {"logmel", {"png", "$TMP/rt-ln.png", "norm", "slaney", "window", "hamming", "log", "ln", NULL}},
+    {"bench_probe", {"path", "$TMP/probe.txt", NULL}},
+    {"bench_probe", {"path", "$TMP/probe-small.txt", "max_blocks", "10", NULL}},
     {"bandpass", {NULL}},
     {"bandpass", {"low", "1000", "high", "2000", "n_fft", "400", "hop", "100", NULL}},
     {"vad", {NULL}},
