@@ -27,7 +27,9 @@ enum {
     OPT_TRANSPORT,
     OPT_BROKER,
     OPT_JSON,
-    OPT_QUICK
+    OPT_QUICK,
+    OPT_SPEED,
+    OPT_CAPACITY
 };
 
 static const struct option s_options[] = {
@@ -43,6 +45,8 @@ static const struct option s_options[] = {
     {"broker", required_argument, NULL, OPT_BROKER},
     {"json", no_argument, NULL, OPT_JSON},
     {"quick", no_argument, NULL, OPT_QUICK},
+    {"speed", required_argument, NULL, OPT_SPEED},
+    {"capacity", no_argument, NULL, OPT_CAPACITY},
     CLI_COMMON_OPTIONS,
     {NULL, 0, NULL, 0},
 };
@@ -50,7 +54,8 @@ static const struct option s_options[] = {
 static void s_help(void)
 {
     printf("usage: audiobus bench [--streams N] [--processors M] [--rate HZ] [--block FRAMES]\n"
-           "                      [--duration S] [--runs K] [--transport tcp|ipc] [--json] [--quick]\n\n"
+           "                      [--duration S] [--runs K] [--speed X] [--capacity] [--transport tcp|ipc]\n"
+           "                      [--json] [--quick]\n\n"
            "Measures audiobus on this machine: starts a broker on free loopback ports (or uses\n"
            "--broker), N recorders of a synthetic signal paced in real time and M processors\n"
            "per stream hosting the bench_probe plugin, all child processes, and reports the\n"
@@ -65,8 +70,15 @@ static void s_help(void)
            "  --processors M       processors per stream (default 1)\n"
            "  --rate HZ            sample rate (default 48000)\n"
            "  --block FRAMES       frames per block, mono f32 (default 256)\n"
-           "  --duration S         seconds of audio per run (default 10)\n"
+           "  --duration S         seconds each run lasts (default 10; 3 with --capacity);\n"
+           "                       each stream carries S x X seconds of audio\n"
            "  --runs K             runs of each kind (default 3)\n"
+           "  --speed X            recorders and publishers send X times faster than real\n"
+           "                       time (default 1); the start of the --capacity search\n"
+           "  --capacity           find the highest speed each kind keeps up with: no block\n"
+           "                       lost and blocks taken at >= %.0f%% of the offered rate;\n"
+           "                       doubles the speed until a run fails, then bisects, kinds\n"
+           "                       interleaved; reports each kind's deliveries/s there\n"
            "  --baseline           run the bare-relay baseline too (the default)\n"
            "  --no-baseline        audiobus runs only\n"
            "  --transport tcp|ipc  loopback TCP (default) or Unix domain sockets\n"
@@ -74,13 +86,20 @@ static void s_help(void)
            "  --json               print one JSON object with everything\n"
            "  --quick              1 stream x 2 processors, 2 s, 2 runs: proves the pipeline\n"
            "                       (options given as well override it)\n\n"
-           "Exits 0 when every run completed without losing a block, 1 otherwise.\n" CLI_COMMON_HELP);
+           "Exits 0 when every run completed without losing a block (with --capacity: when\n"
+           "both kinds kept up at some speed), 1 otherwise.\n" CLI_COMMON_HELP,
+           100 * BENCH_KEEP_PACE);
 }
 
 uint64_t bench_blocks_per_stream(const bench_config_t *config)
 {
-    uint64_t frames = (uint64_t)llround(config->duration * config->rate);
+    uint64_t frames = (uint64_t)llround(config->duration * config->speed * config->rate);
     return (frames + config->block_frames - 1) / config->block_frames;
+}
+
+double bench_offered_per_s(const bench_config_t *config)
+{
+    return (double)config->streams * config->processors * config->rate * config->speed / config->block_frames;
 }
 
 /* Run the configured kinds, interleaved; returns how many runs completed
@@ -109,6 +128,65 @@ static size_t s_run_all(const bench_config_t *config, bench_run_t *runs, bool *a
     return n;
 }
 
+/* The search of one kind's capacity: the highest speed that kept up and
+ * the lowest that did not (0: none yet). */
+typedef struct {
+    double kept_up, failed;
+    bool done;
+} s_search_t;
+
+/* The next speed to try, or 0 when the search is narrow enough. */
+static double s_next_speed(s_search_t *search, double start)
+{
+    if (search->kept_up == 0 && search->failed == 0)
+        return start;
+    if (search->failed == 0)
+        return search->kept_up * 2;
+    if (search->kept_up == 0)
+        return search->failed / 2 >= 0.01 ? search->failed / 2 : 0;
+    if (search->failed / search->kept_up < 1.06)
+        return 0;
+    return sqrt(search->kept_up * search->failed);
+}
+
+/* --capacity: search each kind's highest speed, one run a step, the kinds
+ * interleaved. Returns how many runs completed into runs. */
+static size_t s_search_capacity(const bench_config_t *config, bench_run_t *runs, size_t max_runs, bool *all_ok)
+{
+    s_search_t search[2] = {{0, 0, !config->baseline}, {0, 0, false}};
+    size_t n = 0;
+    while (n + 2 <= max_runs && !(search[0].done && search[1].done) && !ab_signal_stop_requested())
+        for (int kind = 0; kind < 2; kind++) {
+            if (search[kind].done)
+                continue;
+            bench_config_t step = *config;
+            step.speed = s_next_speed(&search[kind], config->speed);
+            if (step.speed == 0) {
+                search[kind].done = true;
+                continue;
+            }
+            char error[1024] = "";
+            bench_run_t *run = &runs[n++];
+            ab_log_info("capacity, %s: speed %.3g (%.0f deliveries/s offered)", kind == 0 ? "baseline" : "audiobus",
+                        step.speed, bench_offered_per_s(&step));
+            int rc = kind == 0 ? bench_baseline_run(&step, run, error, sizeof error)
+                               : bench_audiobus_run(&step, run, error, sizeof error);
+            run->speed = step.speed;
+            if (rc && rc != AB_ETIMEOUT) { /* could not run at all: no point going on */
+                fprintf(stderr, "audiobus bench: %s at speed %g: %s\n", kind == 0 ? "baseline" : "audiobus",
+                        step.speed, error);
+                *all_ok = false;
+                return n;
+            }
+            if (bench_run_kept_up(run))
+                search[kind].kept_up = step.speed;
+            else
+                search[kind].failed = step.speed;
+        }
+    *all_ok = search[1].kept_up > 0 && (!config->baseline || search[0].kept_up > 0);
+    return n;
+}
+
 int cmd_bench(int argc_in, char **argv_in)
 {
     if (argc_in >= 2 && strcmp(argv_in[1], "--baseline-node") == 0)
@@ -122,6 +200,7 @@ int cmd_bench(int argc_in, char **argv_in)
                              .rate = 48000,
                              .block_frames = 256,
                              .duration = 10,
+                             .speed = 1,
                              .runs = 3,
                              .baseline = true,
                              .transport = BENCH_TCP,
@@ -142,6 +221,11 @@ int cmd_bench(int argc_in, char **argv_in)
         case OPT_BROKER: config.broker = optarg; break;
         case OPT_JSON: json = true; break;
         case OPT_QUICK: quick = true; break;
+        case OPT_CAPACITY: config.capacity = true; break;
+        case OPT_SPEED:
+            if (!cli_parse_double(optarg, 0.01, 100000, &config.speed))
+                rc = cli_usage_error("bench", "bad --speed \"%s\" (expected 0.01..100000)", optarg);
+            break;
         case OPT_TRANSPORT:
             if (strcmp(optarg, "tcp") == 0)
                 config.transport = BENCH_TCP;
@@ -191,6 +275,8 @@ int cmd_bench(int argc_in, char **argv_in)
         cli_free_args(argc, argv);
         return rc;
     }
+    if (config.capacity && !set_duration)
+        config.duration = 3;
     if (quick) {
         config.streams = set_streams ? config.streams : 1;
         config.processors = set_processors ? config.processors : 2;
@@ -207,11 +293,19 @@ int cmd_bench(int argc_in, char **argv_in)
     ab_signal_install();
     static bench_run_t runs[BENCH_MAX_RUNS]; /* large: kept off the stack */
     bool all_ok;
-    size_t n = s_run_all(&config, runs, &all_ok);
-    if (json)
-        bench_report_json(&config, runs, n);
-    else
-        bench_report_text(&config, runs, n);
+    if (config.capacity) {
+        size_t n = s_search_capacity(&config, runs, BENCH_MAX_RUNS, &all_ok);
+        if (json)
+            bench_report_capacity_json(&config, runs, n);
+        else
+            bench_report_capacity_text(&config, runs, n);
+    } else {
+        size_t n = s_run_all(&config, runs, &all_ok);
+        if (json)
+            bench_report_json(&config, runs, n);
+        else
+            bench_report_text(&config, runs, n);
+    }
     fflush(stdout);
     cli_free_args(argc, argv);
     return all_ok ? 0 : 1;

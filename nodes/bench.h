@@ -21,9 +21,11 @@ typedef struct {
     uint32_t processors;     /* per stream */
     uint32_t rate;           /* frames per second */
     uint32_t block_frames;   /* frames per block, one channel of f32 */
-    double duration;         /* seconds of audio per stream */
+    double duration;         /* seconds each run lasts (audio per stream: duration x speed) */
+    double speed;            /* recorders and publishers run this many times faster than real time */
     uint32_t runs;           /* of each kind, interleaved */
     bool baseline;
+    bool capacity;           /* search the highest speed each kind keeps up with, without loss */
     bench_transport_t transport;
     const char *broker;      /* a running broker's control endpoint; NULL: start one */
     const char *log_level;   /* the children's */
@@ -46,18 +48,29 @@ typedef struct {
 typedef struct {
     bool baseline;
     bool ok;                 /* every node started and exited as it should */
-    double seconds;          /* wall time from the first block to the last delivery */
+    double speed;            /* of this run's load */
+    double seconds;          /* wall time from the first node's start to the last exit */
     uint64_t expected;       /* blocks the receivers should get, summed */
     uint64_t received;       /* blocks they got, summed */
     uint64_t disorder;       /* blocks received out of order or twice */
-    double deliveries_per_s;
+    double offered_per_s;    /* deliveries per second the load asks for */
+    double deliveries_per_s; /* received over the span from the first arrival to the last */
     bench_latency_t latency;
     bench_node_t nodes[BENCH_MAX_NODES];
     uint32_t n_nodes;
 } bench_run_t;
 
-/* Blocks one stream carries over the configured duration. */
+/* Blocks one stream carries over the configured duration and speed. */
 uint64_t bench_blocks_per_stream(const bench_config_t *config);
+
+/* Deliveries per second the load asks for: streams x processors x blocks
+ * per second at the configured speed. */
+double bench_offered_per_s(const bench_config_t *config);
+
+/* A run kept up with its load: every node exited well, no block was lost,
+ * and the receivers took blocks at least this fraction as fast as offered. */
+#define BENCH_KEEP_PACE 0.95
+bool bench_run_kept_up(const bench_run_t *run);
 
 /* Run the load once through audiobus (child processes of exe) or through a
  * bare libzmq relay (threads of this process). Fills *run; returns 0, or an
@@ -81,11 +94,13 @@ bool bench_samples_add(bench_samples_t *samples, const int64_t *values, size_t n
 void bench_samples_summary(bench_samples_t *samples, bench_latency_t *out);
 void bench_samples_free(bench_samples_t *samples);
 
-/* Read a receiver's results file (written by the bench_probe plugin or a
- * baseline subscriber: a line of counts, then latencies in ns, one a line):
- * adds its latencies to samples and its counts to *blocks and *disorder.
- * False when the file is missing or malformed. */
-bool bench_results_read(const char *path, bench_samples_t *samples, uint64_t *blocks, uint64_t *disorder);
+/* Read every receiver's results file of a run, DIR/sSpP.txt (written by
+ * the bench_probe plugin or a baseline subscriber: a line of counts and
+ * the first and last arrival times, then latencies in ns, one a line), and
+ * fill run's expected, received, disorder, offered and deliveries per
+ * second and latency. A missing or malformed file is said on stderr
+ * (naming what, e.g. "processor") and makes the run not ok. */
+void bench_results_collect(const bench_config_t *config, const char *dir, const char *what, bench_run_t *run);
 
 /* CPU time (utime + stime) of a process (tid 0) or of one of its threads,
  * in clock ticks; -1 when it cannot be read. (bench_proc.c) */
@@ -98,5 +113,9 @@ double bench_proc_cpu_percent(long long ticks, double seconds);
 /* Print the table of all runs, or one JSON object. (bench_report.c) */
 void bench_report_text(const bench_config_t *config, const bench_run_t *runs, size_t n_runs);
 void bench_report_json(const bench_config_t *config, const bench_run_t *runs, size_t n_runs);
+/* The same for a --capacity search: every step, then each kind's highest
+ * speed that kept up, its deliveries/s, and the ratio. */
+void bench_report_capacity_text(const bench_config_t *config, const bench_run_t *runs, size_t n_runs);
+void bench_report_capacity_json(const bench_config_t *config, const bench_run_t *runs, size_t n_runs);
 
 #endif

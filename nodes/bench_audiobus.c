@@ -144,10 +144,11 @@ static int s_start_processors(s_run_t *self, char *error, size_t error_len)
 static int s_start_recorders(s_run_t *self, char *error, size_t error_len)
 {
     const bench_config_t *config = self->config;
-    char rate[32], block[32], duration[32];
+    char rate[32], block[32], duration[32], speed[32];
     snprintf(rate, sizeof rate, "%u", config->rate);
     snprintf(block, sizeof block, "%u", config->block_frames);
-    snprintf(duration, sizeof duration, "%.17g", config->duration);
+    snprintf(duration, sizeof duration, "%.17g", config->duration * config->speed); /* of audio */
+    snprintf(speed, sizeof speed, "%.17g", config->speed);
     for (uint32_t s = 0; s < config->streams; s++) {
         char stream[64], name[64];
         snprintf(stream, sizeof stream, "%ss%u", self->prefix, s);
@@ -160,6 +161,7 @@ static int s_start_recorders(s_run_t *self, char *error, size_t error_len)
         s_add(&args, "--rate", rate);
         s_add(&args, "--block", block);
         s_add(&args, "--duration", duration);
+        s_add(&args, "--speed", speed);
         s_add(&args, "--name", name);
         s_add(&args, "--log-level", config->log_level);
         if (!bench_children_start(&self->children, "recorder", name + strlen(self->prefix), config->exe,
@@ -230,21 +232,8 @@ int bench_audiobus_run(const bench_config_t *config, bench_run_t *run, char *err
                     self.children.nodes[i].status);
         }
     bench_children_report(&self.children, seconds, run);
-    bench_samples_t samples = {0};
-    for (uint32_t s = 0; s < config->streams; s++)
-        for (uint32_t p = 0; p < config->processors; p++) {
-            char path[PATH_MAX];
-            snprintf(path, sizeof path, "%s/s%up%u.txt", self.dir, s, p);
-            if (!bench_results_read(path, &samples, &run->received, &run->disorder)) {
-                fprintf(stderr, "audiobus bench: no results from processor s%up%u (%s)\n", s, p, path);
-                run->ok = false;
-            }
-        }
-    run->expected = bench_blocks_per_stream(config) * config->streams * config->processors;
+    bench_results_collect(config, self.dir, "processor", run);
     run->seconds = seconds;
-    run->deliveries_per_s = (double)run->received / config->duration;
-    bench_samples_summary(&samples, &run->latency);
-    bench_samples_free(&samples);
     bench_children_remove_dir(self.dir);
     return rc;
 }

@@ -61,7 +61,7 @@ static int s_start_nodes(s_run_t *self, char *error, size_t error_len)
     char max_blocks[32], rate[32], block[32], blocks[32], go[PATH_MAX];
     uint64_t per_stream = bench_blocks_per_stream(config);
     snprintf(max_blocks, sizeof max_blocks, "%llu", (unsigned long long)per_stream + 16);
-    snprintf(rate, sizeof rate, "%u", config->rate);
+    snprintf(rate, sizeof rate, "%.17g", config->rate * config->speed); /* the pace, frames per second */
     snprintf(block, sizeof block, "%u", config->block_frames);
     snprintf(blocks, sizeof blocks, "%llu", (unsigned long long)per_stream);
     snprintf(go, sizeof go, "%s/go", self->dir);
@@ -178,21 +178,8 @@ int bench_baseline_run(const bench_config_t *config, bench_run_t *run, char *err
                     self.children.nodes[i].status);
         }
     bench_children_report(&self.children, seconds, run);
-    bench_samples_t samples = {0};
-    for (uint32_t s = 0; s < config->streams; s++)
-        for (uint32_t p = 0; p < config->processors; p++) {
-            char path[PATH_MAX];
-            snprintf(path, sizeof path, "%s/s%up%u.txt", self.dir, s, p);
-            if (!bench_results_read(path, &samples, &run->received, &run->disorder)) {
-                fprintf(stderr, "audiobus bench: no results from baseline subscriber s%up%u (%s)\n", s, p, path);
-                run->ok = false;
-            }
-        }
-    run->expected = bench_blocks_per_stream(config) * config->streams * config->processors;
+    bench_results_collect(config, self.dir, "baseline subscriber", run);
     run->seconds = seconds;
-    run->deliveries_per_s = (double)run->received / config->duration;
-    bench_samples_summary(&samples, &run->latency);
-    bench_samples_free(&samples);
     bench_children_remove_dir(self.dir);
     return rc;
 }

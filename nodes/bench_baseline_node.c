@@ -6,7 +6,8 @@
  *       SIGTERM; writes "IN OUT" (real ports) to READY_FILE once bound
  *   audiobus bench --baseline-node publisher ENDPOINT_IN TOPIC RATE BLOCK BLOCKS GO_FILE
  *       sends probes on TOPIC until GO_FILE exists, then BLOCKS blocks of
- *       BLOCK f32 frames paced at RATE, each stamped with its capture time,
+ *       BLOCK f32 frames paced at RATE frames per second (the sample rate
+ *       times bench's --speed), each stamped with its capture time,
  *       then an end marker
  *   audiobus bench --baseline-node subscriber ENDPOINT_OUT TOPIC RESULTS_FILE MAX_BLOCKS READY_FILE
  *       receives TOPIC until the end marker, creating READY_FILE at the
@@ -63,10 +64,11 @@ static int s_relay(char **argv)
 static int s_publisher(char **argv)
 {
     const char *endpoint = argv[0], *topic = argv[1];
-    uint32_t rate = (uint32_t)strtoul(argv[2], NULL, 10), block = (uint32_t)strtoul(argv[3], NULL, 10);
+    double rate = strtod(argv[2], NULL);
+    uint32_t block = (uint32_t)strtoul(argv[3], NULL, 10);
     uint64_t blocks = strtoull(argv[4], NULL, 10);
     const char *go_file = argv[5];
-    if (rate == 0 || block == 0)
+    if (!(rate > 0) || block == 0)
         return s_fail("publisher", "bad rate or block");
     void *ctx = zmq_ctx_new();
     void *pub = zmq_socket(ctx, ZMQ_PUB);
@@ -126,6 +128,7 @@ static int s_subscriber(char **argv)
     if (zmq_connect(sub, endpoint))
         return s_fail("subscriber", zmq_strerror(zmq_errno()));
     uint64_t blocks = 0, frames = 0, disorder = 0, next_frame0 = 0, recorded = 0;
+    int64_t first_ns = 0, last_ns = 0;
     unsigned char buffer[16 + 65536 * 4];
     while (!ab_signal_stop_requested()) {
         char name[256];
@@ -156,6 +159,9 @@ static int s_subscriber(char **argv)
         memcpy(&frame0, buffer + 8, 8);
         if (recorded < max_blocks)
             latencies[recorded++] = now - time_ns;
+        if (blocks == 0)
+            first_ns = now;
+        last_ns = now;
         uint64_t block = ((uint64_t)n - 16) / 4;
         if (blocks && frame0 != next_frame0)
             disorder++;
@@ -166,9 +172,11 @@ static int s_subscriber(char **argv)
     FILE *f = fopen(path, "w");
     if (!f)
         return s_fail("subscriber", strerror(errno));
-    fprintf(f, "blocks %llu frames %llu disorder %llu gaps 0 gap_frames 0 unrecorded %llu first_frame0 0\n",
+    fprintf(f,
+            "blocks %llu frames %llu disorder %llu gaps 0 gap_frames 0 unrecorded %llu first_frame0 0 first_ns %lld "
+            "last_ns %lld\n",
             (unsigned long long)blocks, (unsigned long long)frames, (unsigned long long)disorder,
-            (unsigned long long)(blocks - recorded));
+            (unsigned long long)(blocks - recorded), (long long)first_ns, (long long)last_ns);
     for (uint64_t i = 0; i < recorded; i++)
         fprintf(f, "%lld\n", (long long)latencies[i]);
     fclose(f);

@@ -102,9 +102,9 @@ static void s_print_spread(const char *label, s_spread_t s)
 
 void bench_report_text(const bench_config_t *config, const bench_run_t *runs, size_t n_runs)
 {
-    printf("audiobus bench: %u stream(s) x %u processor(s), %u Hz, %u-frame blocks (f32 mono), %g s, %s, "
-           "%u run(s)%s\n\n",
-           config->streams, config->processors, config->rate, config->block_frames, config->duration,
+    printf("audiobus bench: %u stream(s) x %u processor(s), %u Hz, %u-frame blocks (f32 mono), %g s at %gx "
+           "real time, %s, %u run(s)%s\n\n",
+           config->streams, config->processors, config->rate, config->block_frames, config->duration, config->speed,
            s_transport(config), config->runs, config->baseline ? " each, baseline and audiobus interleaved" : "");
     printf("%-12s %9s %9s %9s %9s %10s %9s %9s %6s %4s\n", "run", "p50 us", "p99 us", "p99.9 us", "max us",
            "deliv/s", "expected", "received", "lost", "ok");
@@ -182,6 +182,27 @@ static json_t *s_summary_json(const bench_run_t *runs, size_t n_runs, bool basel
                      "out_of_order", (json_int_t)disorder, "nodes", nodes);
 }
 
+/* Print one JSON object on a line and free it. */
+static void s_print_json(json_t *root)
+{
+    char *text = root ? json_dumps(root, JSON_COMPACT) : NULL;
+    if (text)
+        printf("%s\n", text);
+    else
+        fprintf(stderr, "audiobus bench: cannot format the results as JSON\n");
+    free(text);
+    json_decref(root);
+}
+
+static json_t *s_config_json(const bench_config_t *config)
+{
+    return json_pack("{s:i,s:i,s:i,s:i,s:f,s:f,s:i,s:b,s:b,s:s,s:s}", "streams", (int)config->streams, "processors",
+                     (int)config->processors, "rate", (int)config->rate, "block", (int)config->block_frames,
+                     "duration", config->duration, "speed", config->speed, "runs", (int)config->runs, "baseline",
+                     config->baseline, "capacity", config->capacity, "transport", s_transport(config), "broker",
+                     config->broker ? config->broker : "started");
+}
+
 void bench_report_json(const bench_config_t *config, const bench_run_t *runs, size_t n_runs)
 {
     json_t *list = json_array();
@@ -208,10 +229,7 @@ void bench_report_json(const bench_config_t *config, const bench_run_t *runs, si
                             (json_int_t)r->disorder, "nodes", nodes));
     }
     json_t *root = json_pack(
-        "{s:{s:i,s:i,s:i,s:i,s:f,s:i,s:b,s:s,s:s},s:b,s:o,s:o,s:o,s:o}", "config", "streams", (int)config->streams,
-        "processors", (int)config->processors, "rate", (int)config->rate, "block", (int)config->block_frames,
-        "duration", config->duration, "runs", (int)config->runs, "baseline", config->baseline, "transport",
-        s_transport(config), "broker", config->broker ? config->broker : "started", "ok", ok, "runs", list,
+        "{s:o,s:b,s:o,s:o,s:o,s:o}", "config", s_config_json(config), "ok", ok, "runs", list,
         "audiobus", s_summary_json(runs, n_runs, false), "baseline",
         config->baseline ? s_summary_json(runs, n_runs, true) : json_null(), "ratios",
         config->baseline
@@ -225,11 +243,84 @@ void bench_report_json(const bench_config_t *config, const bench_run_t *runs, si
                         s_ratio(s_spread(runs, n_runs, false, s_rate).median,
                                 s_spread(runs, n_runs, true, s_rate).median))
             : json_null());
-    char *text = root ? json_dumps(root, JSON_COMPACT) : NULL;
-    if (text)
-        printf("%s\n", text);
-    else
-        fprintf(stderr, "audiobus bench: cannot format the results as JSON\n");
-    free(text);
-    json_decref(root);
+    s_print_json(root);
+}
+
+/* The run of a kind with the highest speed that kept up; NULL if none did. */
+static const bench_run_t *s_capacity_run(const bench_run_t *runs, size_t n_runs, bool baseline)
+{
+    const bench_run_t *best = NULL;
+    for (size_t i = 0; i < n_runs; i++)
+        if (runs[i].baseline == baseline && bench_run_kept_up(&runs[i]) && (!best || runs[i].speed > best->speed))
+            best = &runs[i];
+    return best;
+}
+
+/* The node of a run with this role that used the most CPU, as an index; -1 if none. */
+static int s_busiest(const bench_run_t *run, const char *role)
+{
+    int busiest = -1;
+    for (uint32_t n = 0; n < run->n_nodes; n++)
+        if (strcmp(run->nodes[n].role, role) == 0 &&
+            (busiest < 0 || run->nodes[n].cpu_percent > run->nodes[busiest].cpu_percent))
+            busiest = (int)n;
+    return busiest;
+}
+
+void bench_report_capacity_text(const bench_config_t *config, const bench_run_t *runs, size_t n_runs)
+{
+    printf("audiobus bench --capacity: %u stream(s) x %u processor(s), %u Hz, %u-frame blocks (%u bytes, f32 mono), "
+           "%g s a step, %s; kept up = no block lost and >= %.0f%% of the offered rate taken\n\n",
+           config->streams, config->processors, config->rate, config->block_frames, config->block_frames * 4,
+           config->duration, s_transport(config), 100 * BENCH_KEEP_PACE);
+    printf("%-9s %9s %12s %12s %9s %9s %9s %9s %7s\n", "kind", "speed", "offered/s", "deliv/s", "lost", "p50 us",
+           "p99 us", "hub CPU%", "kept up");
+    for (size_t i = 0; i < n_runs; i++) {
+        const bench_run_t *r = &runs[i];
+        int hub = s_busiest(r, r->baseline ? "relay" : "broker");
+        printf("%-9s %9.3g %12.0f %12.0f %9lld %9.1f %9.1f %9.1f %7s\n", r->baseline ? "baseline" : "audiobus",
+               r->speed, r->offered_per_s, r->deliveries_per_s, (long long)r->expected - (long long)r->received,
+               r->latency.p50, r->latency.p99, hub >= 0 ? r->nodes[hub].cpu_percent : -1,
+               bench_run_kept_up(r) ? "yes" : "no");
+    }
+    const bench_run_t *best[2] = {s_capacity_run(runs, n_runs, true), s_capacity_run(runs, n_runs, false)};
+    printf("\n");
+    for (int kind = config->baseline ? 0 : 1; kind < 2; kind++) {
+        const char *label = kind == 0 ? "baseline (bare zmq_proxy)" : "audiobus";
+        if (best[kind])
+            printf("capacity, %s: %.0f deliveries/s (speed %.3g, %.0f blocks/s a stream)\n", label,
+                   best[kind]->deliveries_per_s, best[kind]->speed,
+                   best[kind]->deliveries_per_s / (config->streams * config->processors));
+        else
+            printf("capacity, %s: did not keep up at any speed tried\n", label);
+    }
+    if (config->baseline && best[0] && best[1])
+        printf("ratio audiobus / baseline: deliveries/s %.2fx\n",
+               s_ratio(best[1]->deliveries_per_s, best[0]->deliveries_per_s));
+}
+
+void bench_report_capacity_json(const bench_config_t *config, const bench_run_t *runs, size_t n_runs)
+{
+    json_t *steps = json_array();
+    for (size_t i = 0; i < n_runs; i++) {
+        const bench_run_t *r = &runs[i];
+        json_array_append_new(
+            steps, json_pack("{s:s,s:f,s:f,s:f,s:I,s:I,s:f,s:f,s:b}", "kind", r->baseline ? "baseline" : "audiobus",
+                             "speed", r->speed, "offered_per_s", r->offered_per_s, "deliveries_per_s",
+                             r->deliveries_per_s, "expected", (json_int_t)r->expected, "received",
+                             (json_int_t)r->received, "p50_us", r->latency.p50, "p99_us", r->latency.p99, "kept_up",
+                             bench_run_kept_up(r)));
+    }
+    const bench_run_t *best[2] = {s_capacity_run(runs, n_runs, true), s_capacity_run(runs, n_runs, false)};
+    json_t *result[2];
+    for (int kind = 0; kind < 2; kind++)
+        result[kind] = best[kind] ? json_pack("{s:f,s:f}", "speed", best[kind]->speed, "deliveries_per_s",
+                                              best[kind]->deliveries_per_s)
+                                  : json_null();
+    json_t *root = json_pack("{s:o,s:o,s:o,s:o,s:o}", "config", s_config_json(config), "steps", steps, "audiobus",
+                             result[1], "baseline", result[0], "ratio",
+                             best[0] && best[1] ? json_real(s_ratio(best[1]->deliveries_per_s,
+                                                                    best[0]->deliveries_per_s))
+                                                : json_null());
+    s_print_json(root);
 }

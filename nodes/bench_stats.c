@@ -57,32 +57,78 @@ void bench_samples_free(bench_samples_t *samples)
     memset(samples, 0, sizeof *samples);
 }
 
-bool bench_results_read(const char *path, bench_samples_t *samples, uint64_t *blocks, uint64_t *disorder)
+/* What the receivers of one run reported, added up. */
+typedef struct {
+    bench_samples_t samples;
+    uint64_t blocks, disorder;
+    int64_t first_ns, last_ns; /* earliest first arrival, latest last one; 0 unknown */
+} s_results_t;
+
+/* Add one receiver's results file; false when it is missing or malformed. */
+static bool s_results_read(const char *path, s_results_t *results)
 {
     FILE *f = fopen(path, "r");
     if (!f)
         return false;
+    char header[512];
     unsigned long long n_blocks, frames, n_disorder;
-    bool ok = fscanf(f, "blocks %llu frames %llu disorder %llu", &n_blocks, &frames, &n_disorder) == 3;
+    bool ok = fgets(header, sizeof header, f) &&
+              sscanf(header, "blocks %llu frames %llu disorder %llu", &n_blocks, &frames, &n_disorder) == 3;
+    long long first = 0, last = 0;
+    const char *times = ok ? strstr(header, " first_ns ") : NULL;
+    if (times && sscanf(times, " first_ns %lld last_ns %lld", &first, &last) == 2 && n_blocks > 0) {
+        if (!results->first_ns || first < results->first_ns)
+            results->first_ns = first;
+        if (last > results->last_ns)
+            results->last_ns = last;
+    }
+    int64_t chunk[1024];
+    size_t n = 0;
+    long long value;
+    while (ok && fscanf(f, "%lld", &value) == 1) {
+        chunk[n++] = value;
+        if (n == sizeof chunk / sizeof chunk[0]) {
+            ok = bench_samples_add(&results->samples, chunk, n);
+            n = 0;
+        }
+    }
+    if (ok && n)
+        ok = bench_samples_add(&results->samples, chunk, n);
     if (ok) {
-        int c;
-        while ((c = fgetc(f)) != EOF && c != '\n') {
-        }
-        int64_t chunk[1024];
-        size_t n = 0;
-        long long value;
-        while (ok && fscanf(f, "%lld", &value) == 1) {
-            chunk[n++] = value;
-            if (n == sizeof chunk / sizeof chunk[0]) {
-                ok = bench_samples_add(samples, chunk, n);
-                n = 0;
-            }
-        }
-        if (ok && n)
-            ok = bench_samples_add(samples, chunk, n);
-        *blocks += n_blocks;
-        *disorder += n_disorder;
+        results->blocks += n_blocks;
+        results->disorder += n_disorder;
     }
     fclose(f);
     return ok;
+}
+
+void bench_results_collect(const bench_config_t *config, const char *dir, const char *what, bench_run_t *run)
+{
+    s_results_t results;
+    memset(&results, 0, sizeof results);
+    for (uint32_t s = 0; s < config->streams; s++)
+        for (uint32_t p = 0; p < config->processors; p++) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/s%up%u.txt", dir, s, p);
+            if (!s_results_read(path, &results)) {
+                fprintf(stderr, "audiobus bench: no results from %s s%up%u (%s)\n", what, s, p, path);
+                run->ok = false;
+            }
+        }
+    run->speed = config->speed;
+    run->expected = bench_blocks_per_stream(config) * config->streams * config->processors;
+    run->received = results.blocks;
+    run->disorder = results.disorder;
+    run->offered_per_s = bench_offered_per_s(config);
+    /* The arrivals span one block period less than the load lasts. */
+    double period_s = config->block_frames / (config->rate * config->speed);
+    double span_s = results.last_ns > results.first_ns ? (double)(results.last_ns - results.first_ns) / 1e9 : 0;
+    run->deliveries_per_s = span_s > 0 ? (double)results.blocks / (span_s + period_s) : 0;
+    bench_samples_summary(&results.samples, &run->latency);
+    bench_samples_free(&results.samples);
+}
+
+bool bench_run_kept_up(const bench_run_t *run)
+{
+    return run->ok && run->received == run->expected && run->deliveries_per_s >= BENCH_KEEP_PACE * run->offered_per_s;
 }

@@ -133,8 +133,12 @@ def log_count(text, label):
     return int(m[-1]) if m else None
 
 
-broker = lan.run(1, [BIN, "broker", "--bind", ep, "--ready-file", os.path.join(work, "broker.ready")],
-                 log_of("broker"))
+# The broker forgets a silent node only after 10 heartbeats, longer than the
+# cut below: the cut processor's control connection is remade while the
+# broker still holds its entry, and it must be known again by its routing id
+# (same session), not refused for its own name.
+broker = lan.run(1, [BIN, "broker", "--bind", ep, "--heartbeat-misses", "10",
+                     "--ready-file", os.path.join(work, "broker.ready")], log_of("broker"))
 h.check(netns.wait_until(lambda: os.path.exists(os.path.join(work, "broker.ready")) or broker.poll() is not None, 10)
         and broker.poll() is None, "broker starts on H1", read_log("broker")[-1000:])
 
@@ -192,8 +196,9 @@ h.check(stream is not None and stream["gaps"] == 0, "broker saw no gap", stream)
 h.check(stream is not None and stream["blocks"] == blocks + 1, "broker relayed every block and the end marker",
         stream and stream["blocks"], blocks + 1)
 
-# --- 2. a 2 s cut of H3 in the middle of a 6 s real-time stream ---
-SECONDS2, CUT_AT, CUT_FOR = 6, 2.0, 2.0
+# --- 2. a 4 s cut of H3 (longer than ZMTP's 3 s heartbeat timeout: the
+# connections are remade) in the middle of an 8 s real-time stream ---
+SECONDS2, CUT_AT, CUT_FOR = 8, 2.0, 4.0
 cut_wav, ref_wav = os.path.join(work, "pc.wav"), os.path.join(work, "pref.wav")
 # Without --exit-at-end: whether the broker hears from it again must not
 # race with the end of the stream. It is stopped once both are known.
@@ -296,6 +301,9 @@ unlinked = any("unlinked" in line and (k + 1 == len(pc_lines) or "said goodbye" 
 resumed = heard_again()
 h.check(resumed is not None, "after the cut the broker hears from the processor again (registered, still or again)",
         [e for e in timeline if t_restore and e[0] >= rel(t_restore)][:8])
+h.check(not forgotten and len(sessions) == 1 and "refused" not in pc_log,
+        "the broker knows the cut processor again by its routing id: one session, never refused",
+        sessions, [line for line in pc_log.splitlines() if "refused" in line])
 
 print("cut: H3 cut at t=%.2f s for %.2f s (restored at t=%.2f s, link up), stream %d s at 1x, %d blocks of %d"
       % (rel(t_cut), t_restore - t_cut, rel(t_restore), SECONDS2, total2 // BLOCK, BLOCK))

@@ -167,6 +167,10 @@ ab_broker_t *ab_broker_new(const ab_broker_config_t *config, char *error, size_t
     zmq_setsockopt(self->xsub, ZMQ_RCVHWM, &hwm, sizeof hwm);
     int linger = 0;
     zmq_setsockopt(self->router, ZMQ_LINGER, &linger, sizeof linger);
+    /* A node whose connection is remade (same routing id, see
+     * ab_zutil_set_random_routing_id) takes over its old one at once. */
+    int handover = 1;
+    zmq_setsockopt(self->router, ZMQ_ROUTER_HANDOVER, &handover, sizeof handover);
     zmq_setsockopt(self->xsub, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(self->xpub, ZMQ_LINGER, &linger, sizeof linger);
     /* Control messages are small; ZeroMQ refuses anything bigger before

@@ -63,6 +63,7 @@ static void *s_dealer(void *ctx, const char *endpoint)
     int64_t max_size = AB_LISTING_REPLY_MAX;
     zmq_setsockopt(dealer, ZMQ_MAXMSGSIZE, &max_size, sizeof max_size);
     ab_zutil_set_liveness(dealer);
+    ab_zutil_set_random_routing_id(dealer);
     if (zmq_connect(dealer, endpoint) != 0) {
         zmq_close(dealer);
         return NULL;

@@ -1,6 +1,8 @@
 /* ab_zutil.c - small ZeroMQ helpers (see ab_zutil.h). */
 #include "ab_zutil.h"
 
+#include <stdint.h>
+#include <sys/random.h>
 #include <zmq.h>
 
 void ab_zutil_drain(void *socket)
@@ -30,4 +32,13 @@ void ab_zutil_set_liveness(void *socket)
     zmq_setsockopt(socket, ZMQ_CONNECT_TIMEOUT, &connect_timeout, sizeof connect_timeout);
     zmq_setsockopt(socket, ZMQ_RECONNECT_IVL, &reconnect_ivl, sizeof reconnect_ivl);
     zmq_setsockopt(socket, ZMQ_RECONNECT_IVL_MAX, &reconnect_max, sizeof reconnect_max);
+}
+
+int ab_zutil_set_random_routing_id(void *socket)
+{
+    uint8_t id[16];
+    if (getrandom(id, sizeof id, 0) != (ssize_t)sizeof id)
+        return -1;
+    id[0] |= 0x80; /* ids starting with a zero byte are ZeroMQ's own */
+    return zmq_setsockopt(socket, ZMQ_ROUTING_ID, id, sizeof id);
 }

@@ -14,4 +14,13 @@ void ab_zutil_drain(void *socket);
  * what was lost meanwhile is repaired by sequence number. */
 void ab_zutil_set_liveness(void *socket);
 
+/* Give a connecting socket a random routing id of its own (16 bytes, set
+ * before connect). The broker's ROUTER then knows the node again when its
+ * connection is remade after a network cut, before or after the broker has
+ * noticed the old connection is dead (ZMQ_ROUTER_HANDOVER), so the node
+ * keeps its registration and session instead of colliding with its own
+ * stale entry. Returns 0, or -1 when no random bytes could be had (the
+ * socket then keeps ZeroMQ's own id). [any-thread, socket's owner] */
+int ab_zutil_set_random_routing_id(void *socket);
+
 #endif

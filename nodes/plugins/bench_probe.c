@@ -5,8 +5,10 @@
  * Parameters:
  *   path=FILE      where deactivate() writes the results (required):
  *                  a first line "blocks N frames F disorder D gaps G
- *                  gap_frames GF unrecorded U first_frame0 X", then one
- *                  latency in ns per line, in the order of the blocks
+ *                  gap_frames GF unrecorded U first_frame0 X first_ns T0
+ *                  last_ns T1" (T0, T1: arrival of the first and the last
+ *                  block, ns since the epoch), then one latency in ns
+ *                  per line, in the order of the blocks
  *   max_blocks=N   latencies recorded at most (default 1000000); the
  *                  array is allocated and touched in activate()
  *
@@ -32,6 +34,7 @@ typedef struct {
     uint64_t blocks, frames, recorded, unrecorded;
     uint64_t next_frame0, first_frame0, disorder; /* disorder: blocks not right after the previous one */
     uint64_t gaps, gap_frames;
+    int64_t first_ns, last_ns; /* arrival of the first and the last block, CLOCK_REALTIME */
 } probe_t;
 
 static const ab_plugin_param_info_t s_params[] = {
@@ -111,7 +114,11 @@ static int32_t s_process(void *p, const ab_plugin_block_t *block)
     probe_t *self = p;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    int64_t latency = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec - block->time_ns;
+    int64_t now_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+    int64_t latency = now_ns - block->time_ns;
+    if (self->blocks == 0)
+        self->first_ns = now_ns;
+    self->last_ns = now_ns;
     if (self->recorded < self->max_blocks)
         self->latencies[self->recorded++] = latency;
     else
@@ -144,10 +151,13 @@ static void s_deactivate(void *p)
         self->host->log(self->host->host_data, AB_PLUGIN_LOG_ERROR, message);
         return;
     }
-    fprintf(f, "blocks %llu frames %llu disorder %llu gaps %llu gap_frames %llu unrecorded %llu first_frame0 %llu\n",
+    fprintf(f,
+            "blocks %llu frames %llu disorder %llu gaps %llu gap_frames %llu unrecorded %llu first_frame0 %llu "
+            "first_ns %lld last_ns %lld\n",
             (unsigned long long)self->blocks, (unsigned long long)self->frames, (unsigned long long)self->disorder,
             (unsigned long long)self->gaps, (unsigned long long)self->gap_frames,
-            (unsigned long long)self->unrecorded, (unsigned long long)self->first_frame0);
+            (unsigned long long)self->unrecorded, (unsigned long long)self->first_frame0,
+            (long long)self->first_ns, (long long)self->last_ns);
     for (uint64_t i = 0; i < self->recorded; i++)
         fprintf(f, "%lld\n", (long long)self->latencies[i]);
     if (fclose(f) != 0) {
