@@ -38,6 +38,9 @@ struct ab_source {
     s_kind_t kind;
     s_synth_t synth;
     double synth_hz;
+    float *synth_values; /* one chunk of synthetic samples, before conversion to the format */
+    float *sine_table; /* one exact period of synth:sine, when the frequency is a whole number of Hz */
+    uint32_t sine_period;
     uint32_t rate, channels, block_frames;
     ab_format_t format;
     size_t frame_bytes;
@@ -141,51 +144,80 @@ static void s_pa_finished(void *user)
 
 /* ---- synthetic signals and files ---------------------------------------- */
 
-static void s_store_float(const ab_source_t *self, float value, void *out, size_t index)
+static float s_sine_at(const ab_source_t *self, uint64_t frame)
 {
-    size_t size = ab_format_size(self->format);
-    ab_convert_from_f32(self->format, &value, (unsigned char *)out + index * size, 1, NULL);
+    return 0.5f * (float)sin(2.0 * M_PI * self->synth_hz * (double)(frame % ((uint64_t)self->rate * 1000)) / self->rate);
+}
+
+static uint64_t s_gcd(uint64_t a, uint64_t b)
+{
+    while (b) {
+        uint64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* A whole-Hz sine repeats exactly every rate / gcd(rate, Hz) frames: keep
+ * one period, so that synthesis is a table look-up rather than a sin() a
+ * sample (which limited a recorder to ~40k blocks/s of 512 frames). */
+static void s_prepare_sine(ab_source_t *self)
+{
+    if (self->synth != SYNTH_SINE || self->synth_hz != floor(self->synth_hz) || self->synth_hz > self->rate)
+        return;
+    uint64_t period = self->rate / s_gcd(self->rate, (uint64_t)self->synth_hz);
+    self->sine_table = malloc(period * sizeof *self->sine_table);
+    if (!self->sine_table)
+        return; /* sin() a sample still works */
+    self->sine_period = (uint32_t)period;
+    for (uint64_t i = 0; i < period; i++)
+        self->sine_table[i] = s_sine_at(self, i);
 }
 
 /* Fill frames of the synthetic signal starting at frame0. */
 static void s_synthesize(ab_source_t *self, uint64_t frame0, uint32_t frames, void *out)
 {
     uint32_t ch = self->channels;
+    if (self->synth == SYNTH_COUNTER) {
+        /* Sample k (interleaved index) carries k, exactly representable in each format. */
+        for (size_t index = 0; index < (size_t)frames * ch; index++) {
+            uint64_t k = frame0 * ch + index;
+            if (self->format == AB_FORMAT_F32)
+                ((float *)out)[index] = (float)(k & 0xFFFFFF);
+            else if (self->format == AB_FORMAT_S16)
+                ((int16_t *)out)[index] = (int16_t)(uint16_t)(k & 0xFFFF);
+            else
+                ((int32_t *)out)[index] = (int32_t)(k & 0x7FFFFFFF);
+        }
+        return;
+    }
+    /* The others are made as floats, then converted to the format at once. */
+    float *values = self->synth_values;
+    uint32_t phase = self->sine_table ? (uint32_t)(frame0 % self->sine_period) : 0;
     for (uint32_t f = 0; f < frames; f++) {
         uint64_t frame = frame0 + f;
+        float value = 0.0f;
+        if (self->synth == SYNTH_SINE && self->sine_table) {
+            value = self->sine_table[phase];
+            if (++phase == self->sine_period)
+                phase = 0;
+        } else if (self->synth == SYNTH_SINE) {
+            value = s_sine_at(self, frame);
+        } else if (self->synth == SYNTH_IMPULSE) {
+            value = frame % self->rate == 0 ? (self->format == AB_FORMAT_F32 ? 1.0f : 0.999f) : 0.0f;
+        }
         for (uint32_t c = 0; c < ch; c++) {
-            size_t index = (size_t)f * ch + c;
-            uint64_t k = frame * ch + c; /* interleaved sample index */
-            float value = 0.0f;
-            switch (self->synth) {
-            case SYNTH_COUNTER:
-                /* Sample k carries k, exactly representable in each format. */
-                if (self->format == AB_FORMAT_F32)
-                    ((float *)out)[index] = (float)(k & 0xFFFFFF);
-                else if (self->format == AB_FORMAT_S16)
-                    ((int16_t *)out)[index] = (int16_t)(uint16_t)(k & 0xFFFF);
-                else
-                    ((int32_t *)out)[index] = (int32_t)(k & 0x7FFFFFFF);
-                continue;
-            case SYNTH_SINE:
-                value = 0.5f * (float)sin(2.0 * M_PI * self->synth_hz * (double)(frame % ((uint64_t)self->rate * 1000)) /
-                                          self->rate);
-                break;
-            case SYNTH_NOISE:
+            if (self->synth == SYNTH_NOISE) {
                 self->noise_state ^= self->noise_state << 13;
                 self->noise_state ^= self->noise_state >> 7;
                 self->noise_state ^= self->noise_state << 17;
                 value = (float)((double)(self->noise_state >> 11) / 9007199254740992.0 - 0.5);
-                break;
-            case SYNTH_IMPULSE:
-                value = frame % self->rate == 0 ? 1.0f : 0.0f;
-                if (self->format != AB_FORMAT_F32 && value == 1.0f)
-                    value = 0.999f;
-                break;
             }
-            s_store_float(self, value, out, index);
+            values[(size_t)f * ch + c] = value;
         }
     }
+    ab_convert_from_f32(self->format, values, out, (size_t)frames * ch, NULL);
 }
 
 /* Read up to frames from the file in the stream's format. */
@@ -400,6 +432,8 @@ ab_source_t *ab_source_new(const ab_source_config_t *config, char *error, size_t
     }
     if (rc == 0 && config->duration_seconds > 0)
         self->max_frames = (uint64_t)llround(config->duration_seconds * self->rate);
+    if (rc == 0)
+        s_prepare_sine(self);
     if (rc == 0) {
         self->frame_bytes = (size_t)self->channels * ab_format_size(self->format);
         size_t chunk_bytes = sizeof(s_chunk_header_t) + (size_t)self->block_frames * self->frame_bytes;
@@ -408,7 +442,8 @@ ab_source_t *ab_source_new(const ab_source_config_t *config, char *error, size_t
         capacity += capacity / self->block_frames * sizeof(s_chunk_header_t) / self->frame_bytes + 4 * chunk_bytes;
         self->ring = ab_ring_new(capacity);
         self->scratch = calloc(1, chunk_bytes);
-        if (!self->ring || !self->scratch) {
+        self->synth_values = calloc((size_t)self->block_frames * self->channels, sizeof(float));
+        if (!self->ring || !self->scratch || !self->synth_values) {
             snprintf(error, error_len, "out of memory for a %.1f s capture ring", seconds);
             rc = AB_ENOMEM;
         }
@@ -471,6 +506,8 @@ void ab_source_destroy(ab_source_t **self_p)
         sf_close(self->file);
     ab_ring_destroy(&self->ring);
     free(self->scratch);
+    free(self->sine_table);
+    free(self->synth_values);
     sem_destroy(&self->data_ready);
     free(self);
     *self_p = NULL;
