@@ -29,7 +29,8 @@ enum {
     OPT_JSON,
     OPT_QUICK,
     OPT_SPEED,
-    OPT_CAPACITY
+    OPT_CAPACITY,
+    OPT_JACK
 };
 
 static const struct option s_options[] = {
@@ -47,6 +48,7 @@ static const struct option s_options[] = {
     {"quick", no_argument, NULL, OPT_QUICK},
     {"speed", required_argument, NULL, OPT_SPEED},
     {"capacity", no_argument, NULL, OPT_CAPACITY},
+    {"jack", no_argument, NULL, OPT_JACK},
     CLI_COMMON_OPTIONS,
     {NULL, 0, NULL, 0},
 };
@@ -54,8 +56,8 @@ static const struct option s_options[] = {
 static void s_help(void)
 {
     printf("usage: audiobus bench [--streams N] [--processors M] [--rate HZ] [--block FRAMES]\n"
-           "                      [--duration S] [--runs K] [--speed X] [--capacity] [--transport tcp|ipc]\n"
-           "                      [--json] [--quick]\n\n"
+           "                      [--duration S] [--runs K] [--speed X] [--capacity] [--jack]\n"
+           "                      [--transport tcp|ipc] [--json] [--quick]\n\n"
            "Measures audiobus on this machine: starts a broker on free loopback ports (or uses\n"
            "--broker), N recorders of a synthetic signal paced in real time and M processors\n"
            "per stream hosting the bench_probe plugin, all child processes, and reports the\n"
@@ -81,6 +83,10 @@ static void s_help(void)
            "                       interleaved; reports each kind's deliveries/s there\n"
            "  --baseline           run the bare-relay baseline too (the default)\n"
            "  --no-baseline        audiobus runs only\n"
+           "  --jack               recorders capture through PortAudio from a dummy JACK server\n"
+           "                       that bench starts (period = --block; Debian's jackd2), and\n"
+           "                       the table shows the audio callback's own time, measured\n"
+           "                       inside it (p99.9, max, %% of the block period); real time only\n"
            "  --transport tcp|ipc  loopback TCP (default) or Unix domain sockets\n"
            "  --broker ENDPOINT    use this running broker instead of starting one\n"
            "  --json               print one JSON object with everything\n"
@@ -222,6 +228,7 @@ int cmd_bench(int argc_in, char **argv_in)
         case OPT_JSON: json = true; break;
         case OPT_QUICK: quick = true; break;
         case OPT_CAPACITY: config.capacity = true; break;
+        case OPT_JACK: config.jack = true; break;
         case OPT_SPEED:
             if (!cli_parse_double(optarg, 0.01, 100000, &config.speed))
                 rc = cli_usage_error("bench", "bad --speed \"%s\" (expected 0.01..100000)", optarg);
@@ -271,6 +278,12 @@ int cmd_bench(int argc_in, char **argv_in)
     if (rc == 0 && (uint64_t)config.streams * config.processors > BENCH_MAX_PAIRS)
         rc = cli_usage_error("bench", "%u streams x %u processors is more than %d stream-processor pairs",
                              config.streams, config.processors, BENCH_MAX_PAIRS);
+    if (rc) {
+        cli_free_args(argc, argv);
+        return rc;
+    }
+    if (rc == 0 && config.jack && (config.capacity || config.speed != 1))
+        rc = cli_usage_error("bench", "--jack captures in real time: it goes with neither --speed nor --capacity");
     if (rc) {
         cli_free_args(argc, argv);
         return rc;

@@ -26,6 +26,7 @@ typedef struct {
     uint32_t runs;           /* of each kind, interleaved */
     bool baseline;
     bool capacity;           /* search the highest speed each kind keeps up with, without loss */
+    bool jack;               /* recorders capture through PortAudio from a dummy JACK server */
     bench_transport_t transport;
     const char *broker;      /* a running broker's control endpoint; NULL: start one */
     const char *log_level;   /* the children's */
@@ -56,6 +57,12 @@ typedef struct {
     double offered_per_s;    /* deliveries per second the load asks for */
     double deliveries_per_s; /* received over the span from the first arrival to the last */
     bench_latency_t latency;
+    /* The recorders' own counts (--stats-file), over all of them. */
+    uint64_t overrun_frames;     /* lost in capture because a sender fell behind */
+    uint64_t callbacks;          /* PortAudio callbacks; 0 for the synthetic source */
+    uint64_t callback_p999_ns;   /* the worst recorder's p99.9 (power-of-two upper bound) */
+    uint64_t callback_max_ns;
+    double block_period_ns;
     bench_node_t nodes[BENCH_MAX_NODES];
     uint32_t n_nodes;
 } bench_run_t;

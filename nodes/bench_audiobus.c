@@ -38,7 +38,49 @@ typedef struct {
     char broker[512];
     bench_children_t children;
     bench_child_t *broker_node;
+    bench_child_t *jack_node;
 } s_run_t;
+
+/* True when `jack_lsp -s NAME` lists the dummy server's capture port. */
+static bool s_jack_ready(const char *name)
+{
+    char command[256], line[256];
+    snprintf(command, sizeof command, "jack_lsp -s '%s' 2>/dev/null", name);
+    FILE *p = popen(command, "r");
+    if (!p)
+        return false;
+    bool ready = false;
+    while (fgets(line, sizeof line, p))
+        ready = ready || strncmp(line, "system:capture_1", 16) == 0;
+    pclose(p);
+    return ready;
+}
+
+/* --jack: a dummy JACK server of this run's own (named after it, period =
+ * the block), which paces capture in real time; every node started after
+ * this finds it through JACK_DEFAULT_SERVER. */
+static int s_start_jack(s_run_t *self, char *error, size_t error_len)
+{
+    char name[64], command[PATH_MAX + 256];
+    snprintf(name, sizeof name, "%sjack", self->prefix);
+    setenv("JACK_DEFAULT_SERVER", name, 1);
+    setenv("JACK_NO_AUDIO_RESERVATION", "1", 1);
+    snprintf(command, sizeof command, "exec jackd -n '%s' -d dummy -r %u -p %u >'%s/jackd.log' 2>&1", name,
+             self->config->rate, self->config->block_frames, self->dir);
+    char *argv[] = {"sh", "-c", command, NULL};
+    self->jack_node = bench_children_start(&self->children, "jack", "jackd", "/bin/sh", argv);
+    for (int waited = 0; self->jack_node && !s_jack_ready(name); waited += 100) {
+        bench_children_poll(&self->children, 0);
+        if (waited > 10000 || self->jack_node->pid <= 0) {
+            snprintf(error, error_len,
+                     "the dummy JACK server did not start within 10 s (is Debian's jackd2 installed? see %s/jackd.log)",
+                     self->dir);
+            return AB_EIO;
+        }
+        ab_clock_sleep_ms(100);
+    }
+    return self->jack_node ? 0 : AB_EIO;
+}
 
 static int s_start_broker(s_run_t *self, char *error, size_t error_len)
 {
@@ -150,18 +192,25 @@ static int s_start_recorders(s_run_t *self, char *error, size_t error_len)
     snprintf(duration, sizeof duration, "%.17g", config->duration * config->speed); /* of audio */
     snprintf(speed, sizeof speed, "%.17g", config->speed);
     for (uint32_t s = 0; s < config->streams; s++) {
-        char stream[64], name[64];
+        char stream[64], name[64], stats[PATH_MAX];
         snprintf(stream, sizeof stream, "%ss%u", self->prefix, s);
         snprintf(name, sizeof name, "%srec%u", self->prefix, s);
+        snprintf(stats, sizeof stats, "%s/rec%u.json", self->dir, s);
         s_args_t args = {.n = 0};
         s_add(&args, config->exe, "record");
         s_add(&args, "--broker", self->broker);
         s_add(&args, "--stream", stream);
-        s_add(&args, "--source", "synth:sine");
+        if (config->jack) {
+            s_add(&args, "--source", "portaudio");
+            s_add(&args, "--host-api", "JACK");
+        } else {
+            s_add(&args, "--source", "synth:sine");
+            s_add(&args, "--speed", speed);
+        }
         s_add(&args, "--rate", rate);
         s_add(&args, "--block", block);
         s_add(&args, "--duration", duration);
-        s_add(&args, "--speed", speed);
+        s_add(&args, "--stats-file", stats);
         s_add(&args, "--name", name);
         s_add(&args, "--log-level", config->log_level);
         if (!bench_children_start(&self->children, "recorder", name + strlen(self->prefix), config->exe,
@@ -173,6 +222,29 @@ static int s_start_recorders(s_run_t *self, char *error, size_t error_len)
     return 0;
 }
 
+/* Add up the recorders' --stats-file counts into run. */
+static void s_read_recorder_stats(s_run_t *self, bench_run_t *run)
+{
+    for (uint32_t s = 0; s < self->config->streams; s++) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/rec%u.json", self->dir, s);
+        json_t *root = json_load_file(path, 0, NULL);
+        if (!root) {
+            fprintf(stderr, "audiobus bench: no counts from recorder %u (%s)\n", s, path);
+            run->ok = false;
+            continue;
+        }
+        uint64_t p999 = (uint64_t)json_integer_value(json_object_get(root, "callback_p999_ns"));
+        uint64_t max = (uint64_t)json_integer_value(json_object_get(root, "callback_max_ns"));
+        run->overrun_frames += (uint64_t)json_integer_value(json_object_get(root, "overrun_frames"));
+        run->callbacks += (uint64_t)json_integer_value(json_object_get(root, "callbacks"));
+        run->callback_p999_ns = p999 > run->callback_p999_ns ? p999 : run->callback_p999_ns;
+        run->callback_max_ns = max > run->callback_max_ns ? max : run->callback_max_ns;
+        run->block_period_ns = json_real_value(json_object_get(root, "block_period_ns"));
+        json_decref(root);
+    }
+}
+
 /* Wait for every recorder and processor to exit on its own (the processors
  * at the stream's end), up to the duration plus a margin. */
 static bool s_wait_nodes(s_run_t *self)
@@ -182,7 +254,8 @@ static bool s_wait_nodes(s_run_t *self)
         bench_children_poll(&self->children, 20);
         bool running = false;
         for (uint32_t i = 0; i < self->children.n; i++) {
-            if (&self->children.nodes[i] != self->broker_node && self->children.nodes[i].pid > 0)
+            bench_child_t *node = &self->children.nodes[i];
+            if (node != self->broker_node && node != self->jack_node && node->pid > 0)
                 running = true;
             if (self->children.nodes[i].status > 0)
                 return false;
@@ -207,7 +280,9 @@ int bench_audiobus_run(const bench_config_t *config, bench_run_t *run, char *err
         snprintf(error, error_len, "cannot create a temporary directory: %s", strerror(errno));
         return AB_EIO;
     }
-    int rc = s_start_broker(&self, error, error_len);
+    int rc = config->jack ? s_start_jack(&self, error, error_len) : 0;
+    if (rc == 0)
+        rc = s_start_broker(&self, error, error_len);
     if (rc == 0)
         rc = s_start_processors(&self, error, error_len);
     int64_t start = ab_clock_mono_ns();
@@ -226,13 +301,15 @@ int bench_audiobus_run(const bench_config_t *config, bench_run_t *run, char *err
 
     run->ok = rc == 0;
     for (uint32_t i = 0; i < self.children.n; i++)
-        if (self.children.nodes[i].status != 0 && &self.children.nodes[i] != self.broker_node) {
+        if (self.children.nodes[i].status != 0 && &self.children.nodes[i] != self.broker_node &&
+            &self.children.nodes[i] != self.jack_node) {
             run->ok = false;
             fprintf(stderr, "audiobus bench: %s exited with status %d\n", self.children.nodes[i].name,
                     self.children.nodes[i].status);
         }
     bench_children_report(&self.children, seconds, run);
     bench_results_collect(config, self.dir, "processor", run);
+    s_read_recorder_stats(&self, run);
     run->seconds = seconds;
     bench_children_remove_dir(self.dir);
     return rc;

@@ -100,12 +100,34 @@ static void s_print_spread(const char *label, s_spread_t s)
     printf("  %-14s %10.1f  (%.1f..%.1f)\n", label, s.median, s.min, s.max);
 }
 
+/* The recorders' own figures over audiobus's runs: capture overruns, and
+ * the PortAudio callback's time when they captured from a device. */
+static void s_print_capture(const bench_run_t *runs, size_t n_runs)
+{
+    uint64_t overruns = 0, callbacks = 0, p999 = 0, max = 0;
+    double period = 0;
+    for (size_t i = 0; i < n_runs; i++)
+        if (!runs[i].baseline) {
+            overruns += runs[i].overrun_frames;
+            callbacks += runs[i].callbacks;
+            p999 = runs[i].callback_p999_ns > p999 ? runs[i].callback_p999_ns : p999;
+            max = runs[i].callback_max_ns > max ? runs[i].callback_max_ns : max;
+            period = runs[i].block_period_ns;
+        }
+    printf("  %-14s %llu frames lost in capture (overruns)\n", "capture", (unsigned long long)overruns);
+    if (callbacks && period > 0)
+        printf("  %-14s %llu calls; p99.9 <= %.1f us (%.2f%% of the %.0f us block period), max %.1f us (%.2f%%)\n",
+               "callback", (unsigned long long)callbacks, p999 / 1000.0, 100.0 * p999 / period, period / 1000.0,
+               max / 1000.0, 100.0 * max / period);
+}
+
 void bench_report_text(const bench_config_t *config, const bench_run_t *runs, size_t n_runs)
 {
     printf("audiobus bench: %u stream(s) x %u processor(s), %u Hz, %u-frame blocks (f32 mono), %g s at %gx "
-           "real time, %s, %u run(s)%s\n\n",
+           "real time%s, %s, %u run(s)%s\n\n",
            config->streams, config->processors, config->rate, config->block_frames, config->duration, config->speed,
-           s_transport(config), config->runs, config->baseline ? " each, baseline and audiobus interleaved" : "");
+           config->jack ? ", captured through PortAudio from a dummy JACK server" : "", s_transport(config),
+           config->runs, config->baseline ? " each, baseline and audiobus interleaved" : "");
     printf("%-12s %9s %9s %9s %9s %10s %9s %9s %6s %4s\n", "run", "p50 us", "p99 us", "p99.9 us", "max us",
            "deliv/s", "expected", "received", "lost", "ok");
     size_t counts[2] = {0, 0};
@@ -130,6 +152,8 @@ void bench_report_text(const bench_config_t *config, const bench_run_t *runs, si
         printf("  %-14s %llu expected, %llu received, %lld lost, %llu out of order\n", "blocks",
                (unsigned long long)expected, (unsigned long long)received, (long long)expected - (long long)received,
                (unsigned long long)disorder);
+        if (!baseline)
+            s_print_capture(runs, n_runs);
         const bench_run_t *first = s_first(runs, n_runs, baseline);
         printf("  %-24s %18s %20s\n", "node", "CPU % of a core", "VmRSS MB");
         for (uint32_t n = 0; first && n < first->n_nodes; n++) {
@@ -196,10 +220,11 @@ static void s_print_json(json_t *root)
 
 static json_t *s_config_json(const bench_config_t *config)
 {
-    return json_pack("{s:i,s:i,s:i,s:i,s:f,s:f,s:i,s:b,s:b,s:s,s:s}", "streams", (int)config->streams, "processors",
-                     (int)config->processors, "rate", (int)config->rate, "block", (int)config->block_frames,
-                     "duration", config->duration, "speed", config->speed, "runs", (int)config->runs, "baseline",
-                     config->baseline, "capacity", config->capacity, "transport", s_transport(config), "broker",
+    return json_pack("{s:i,s:i,s:i,s:i,s:f,s:f,s:i,s:b,s:b,s:b,s:s,s:s}", "streams", (int)config->streams,
+                     "processors", (int)config->processors, "rate", (int)config->rate, "block",
+                     (int)config->block_frames, "duration", config->duration, "speed", config->speed, "runs",
+                     (int)config->runs, "baseline", config->baseline, "capacity", config->capacity, "jack",
+                     config->jack, "transport", s_transport(config), "broker",
                      config->broker ? config->broker : "started");
 }
 
@@ -219,14 +244,21 @@ void bench_report_json(const bench_config_t *config, const bench_run_t *runs, si
                                                    "rss_kb",
                                                    r->nodes[n].rss_kb >= 0 ? json_real(r->nodes[n].rss_kb)
                                                                            : json_null()));
+        json_t *capture = r->baseline ? json_null()
+                                      : json_pack("{s:I,s:I,s:I,s:I,s:f}", "overrun_frames",
+                                                  (json_int_t)r->overrun_frames, "callbacks",
+                                                  (json_int_t)r->callbacks, "callback_p999_ns",
+                                                  (json_int_t)r->callback_p999_ns, "callback_max_ns",
+                                                  (json_int_t)r->callback_max_ns, "block_period_ns",
+                                                  r->block_period_ns);
         json_array_append_new(
-            list, json_pack("{s:s,s:b,s:f,s:f,s:f,s:f,s:f,s:f,s:I,s:I,s:I,s:I,s:o}", "kind",
+            list, json_pack("{s:s,s:b,s:f,s:f,s:f,s:f,s:f,s:f,s:I,s:I,s:I,s:I,s:o,s:o}", "kind",
                             r->baseline ? "baseline" : "audiobus", "ok", r->ok, "seconds", r->seconds, "p50_us",
                             r->latency.p50, "p99_us", r->latency.p99, "p999_us", r->latency.p999, "max_us",
                             r->latency.max, "deliveries_per_s", r->deliveries_per_s, "expected",
                             (json_int_t)r->expected, "received", (json_int_t)r->received, "lost",
                             (json_int_t)r->expected - (json_int_t)r->received, "out_of_order",
-                            (json_int_t)r->disorder, "nodes", nodes));
+                            (json_int_t)r->disorder, "nodes", nodes, "capture", capture));
     }
     json_t *root = json_pack(
         "{s:o,s:b,s:o,s:o,s:o,s:o}", "config", s_config_json(config), "ok", ok, "runs", list,
@@ -305,7 +337,8 @@ void bench_report_capacity_json(const bench_config_t *config, const bench_run_t 
     for (size_t i = 0; i < n_runs; i++) {
         const bench_run_t *r = &runs[i];
         json_array_append_new(
-            steps, json_pack("{s:s,s:f,s:f,s:f,s:I,s:I,s:f,s:f,s:b}", "kind", r->baseline ? "baseline" : "audiobus",
+            steps, json_pack("{s:s,s:b,s:f,s:f,s:f,s:I,s:I,s:f,s:f,s:b}", "kind", r->baseline ? "baseline" : "audiobus",
+                             "ok", r->ok,
                              "speed", r->speed, "offered_per_s", r->offered_per_s, "deliveries_per_s",
                              r->deliveries_per_s, "expected", (json_int_t)r->expected, "received",
                              (json_int_t)r->received, "p50_us", r->latency.p50, "p99_us", r->latency.p99, "kept_up",

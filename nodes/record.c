@@ -1,6 +1,9 @@
 /* record.c - `audiobus record`: capture a source and publish it as a stream. */
 #include <audiobus/audiobus.h>
 #include <audiobus/ab_recorder.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +25,8 @@ enum {
     OPT_HOST_API,
     OPT_NAME,
     OPT_RING,
-    OPT_HISTORY
+    OPT_HISTORY,
+    OPT_STATS_FILE
 };
 
 static const struct option s_options[] = {
@@ -40,6 +44,7 @@ static const struct option s_options[] = {
     {"name", required_argument, NULL, OPT_NAME},
     {"ring", required_argument, NULL, OPT_RING},
     {"history", required_argument, NULL, OPT_HISTORY},
+    {"stats-file", required_argument, NULL, OPT_STATS_FILE},
     CLI_COMMON_OPTIONS,
     {NULL, 0, NULL, 0},
 };
@@ -69,7 +74,34 @@ static void s_help(void)
            "  --name NODE          node name (default rec-STREAM-PID)\n"
            "  --ring SECONDS       capture ring capacity (default 4)\n"
            "  --history SECONDS    blocks kept to publish again when the broker asks, or after\n"
-           "                       it restarts (default 10)\n" CLI_COMMON_HELP);
+           "                       it restarts (default 10)\n"
+           "  --stats-file PATH    at exit, write the recorder's counts as one JSON object:\n"
+           "                       frames, blocks, overruns and the audio callback's own time\n"
+           "                       (p99, p99.9 as power-of-two upper bounds, max; ns)\n" CLI_COMMON_HELP);
+}
+
+/* --stats-file: the counts as one JSON object, written whole (temporary
+ * file, then rename). False after saying why. */
+static bool s_write_stats(const ab_recorder_t *recorder, const char *path)
+{
+    ab_recorder_stats_t st;
+    ab_recorder_stats(recorder, &st);
+    json_t *root = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f}", "frames_captured",
+                             (json_int_t)st.frames_captured, "blocks_sent", (json_int_t)st.blocks_sent, "frames_sent",
+                             (json_int_t)st.frames_sent, "overrun_frames", (json_int_t)st.overrun_frames,
+                             "overrun_events", (json_int_t)st.overrun_events, "device_overflows",
+                             (json_int_t)st.device_overflows, "callbacks", (json_int_t)st.callbacks,
+                             "callback_p99_ns", (json_int_t)st.callback_p99_ns, "callback_p999_ns",
+                             (json_int_t)st.callback_p999_ns, "callback_max_ns", (json_int_t)st.callback_max_ns,
+                             "block_period_ns", st.block_period_ns);
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    bool ok = root && json_dump_file(root, tmp, JSON_COMPACT) == 0 && rename(tmp, path) == 0;
+    json_decref(root);
+    if (!ok)
+        ab_log_error("cannot write --stats-file %s: %s (check that its directory exists and is writable)", path,
+                     strerror(errno));
+    return ok;
 }
 
 int cmd_record(int argc_in, char **argv_in)
@@ -82,6 +114,7 @@ int cmd_record(int argc_in, char **argv_in)
     config.source.speed = 1.0;
     config.source.block_frames = 256;
     bool list_devices = false;
+    const char *stats_file = NULL;
     double duration = 0;
     uint32_t value;
     int opt, rc = 0;
@@ -96,6 +129,7 @@ int cmd_record(int argc_in, char **argv_in)
         case OPT_SOURCE: config.source.spec = optarg; break;
         case OPT_HOST_API: config.source.host_api = optarg; break;
         case OPT_NAME: config.name = optarg; break;
+        case OPT_STATS_FILE: stats_file = optarg; break;
         case OPT_LIST_DEVICES: list_devices = true; break;
         case OPT_RATE:
             if (!cli_parse_u32(optarg, 1000, 768000, &config.source.rate))
@@ -157,6 +191,8 @@ int cmd_record(int argc_in, char **argv_in)
         return 1;
     }
     rc = ab_recorder_run(recorder);
+    if (stats_file && !s_write_stats(recorder, stats_file) && rc == 0)
+        rc = 1;
     ab_recorder_destroy(&recorder);
     cli_zmq_ctx_term();
     cli_free_args(argc, argv);

@@ -4,6 +4,7 @@ bench_probe plugin, and the bare-ZeroMQ baseline, interleaved — and reports
 a complete result with no block lost. No timing is asserted: speed is
 judged from the benchmark itself (BENCHMARKS.md), not from a test."""
 import json
+import shutil
 import subprocess
 
 import harness as h
@@ -67,12 +68,87 @@ h.check(all(isinstance(ratios.get(k), (int, float)) and ratios[k] > 0 for k in (
         "ratios audiobus / baseline", ratios)
 h.check(result.get("ok") is True, "overall ok", result.get("ok"))
 
+for r in runs:
+    if r.get("kind") == "audiobus":
+        capture = r.get("capture") or {}
+        h.check(capture.get("overrun_frames") == 0 and capture.get("callbacks") == 0,
+                "synthetic recorders: no capture overrun, no PortAudio callback", capture)
+
+
+def bench_json(args, what):
+    status, out, err = h.run(["bench", "--json"] + args, timeout=300)
+    h.check(status == 0, what + ": exits 0", status, err[-3000:])
+    try:
+        return json.loads(out)
+    except ValueError as e:
+        h.check(False, what + ": stdout is one JSON object", e, out[-2000:], err[-2000:])
+        return {}
+
+
+# --speed: 1 s of a run at 20x real time is 20 s of audio a stream.
+fast = bench_json(["--speed", "20", "--duration", "1", "--runs", "1", "--processors", "1"], "bench --speed 20")
+fast_runs = fast.get("runs", [])
+h.check(len(fast_runs) == 2 and all(r.get("expected") == 3750 and r.get("lost") == 0 for r in fast_runs),
+        "--speed 20: 3750 blocks a receiver, none lost, both kinds",
+        [(r.get("kind"), r.get("expected"), r.get("received")) for r in fast_runs])
+h.check((fast.get("config") or {}).get("speed") == 20, "--speed is reported", fast.get("config"))
+
+# --capacity: per kind, speeds double from --speed until a step fails, then
+# bisect between the best that kept up and the lowest that failed; the
+# capacity reported is the best step's deliveries/s.
+cap = bench_json(["--capacity", "--processors", "1", "--duration", "0.5", "--speed", "16"], "bench --capacity")
+steps = cap.get("steps", [])
+h.check(len(steps) >= 4, "--capacity made several steps", len(steps))
+for kind in ("baseline", "audiobus"):
+    mine = [st for st in steps if st.get("kind") == kind]
+    best, failed = 0.0, None
+    for k, st in enumerate(mine):
+        speed = st.get("speed", 0)
+        if k == 0:
+            h.check(speed == 16, kind + ": the search starts at --speed", speed)
+        elif failed is None:
+            h.check(abs(speed - 2 * best) < 1e-9, kind + ": doubles while every step keeps up", speed, best)
+        else:
+            h.check(best < speed < failed, kind + ": bisects between kept-up and failed", best, speed, failed)
+        lost = st.get("expected", 0) - st.get("received", 0)
+        h.check(st.get("kept_up") == (st.get("ok") is True and lost == 0
+                                      and st.get("deliveries_per_s", 0) >= 0.95 * st.get("offered_per_s", 1)),
+                kind + ": kept_up means a clean run, no loss and >= 95% of the offered rate", st)
+        if st.get("kept_up"):
+            best = max(best, speed)
+        else:
+            failed = speed if failed is None else min(failed, speed)
+    result = cap.get(kind) or {}
+    kept = [st for st in mine if st.get("kept_up")]
+    h.check(kept and result.get("speed") == max(st["speed"] for st in kept)
+            and result.get("deliveries_per_s") == max(kept, key=lambda st: st["speed"])["deliveries_per_s"],
+            kind + ": capacity is the fastest step that kept up", result, kept[-3:])
+h.check(isinstance(cap.get("ratio"), (int, float)) and cap["ratio"] > 0, "--capacity ratio", cap.get("ratio"))
+
+# --jack: real PortAudio capture, paced by a dummy JACK server of bench's own.
+if shutil.which("jackd") and shutil.which("jack_lsp"):
+    jack = bench_json(["--jack", "--quick", "--runs", "1", "--duration", "1", "--no-baseline"], "bench --jack")
+    jack_runs = jack.get("runs", [])
+    r = jack_runs[0] if jack_runs else {}
+    capture = r.get("capture") or {}
+    h.check(r.get("lost") == 0 and r.get("expected") == 188 * 2, "--jack: every captured block delivered", r)
+    h.check(capture.get("callbacks", 0) >= 150 and capture.get("callback_max_ns", 0) > 0
+            and capture.get("overrun_frames") == 0, "--jack: the callback's own time is measured", capture)
+    # Capture timestamps come from the stream clock mapped to the wall clock:
+    # even the first block's must be a moment ago, not the epoch.
+    h.check(0 < r.get("max_us", 0) < 1e6, "--jack: every block's capture time is less than 1 s old",
+            r.get("max_us"))
+    h.check("jack" in [n.get("role") for n in r.get("nodes", [])], "--jack: the JACK server is listed", r.get("nodes"))
+else:
+    print("bench --jack not tried: jackd2 is not installed")
+
 # The text table says the same.
 status, out, err = h.run(["bench", "--quick", "--runs", "1", "--duration", "0.5", "--transport", "ipc"], timeout=300)
 h.check(status == 0, "bench over ipc exits 0", status, err[-3000:])
 for text in ("baseline 1", "audiobus 1", "ratio audiobus / baseline", "0 lost", "broker broker", "relay relay"):
     h.check(text in out, "the table shows " + repr(text), out[-3000:])
 
-left = subprocess.run(["pgrep", "-f", "baseline-node|audiobus-bench"], capture_output=True, text=True).stdout
+left = subprocess.run(["pgrep", "-f", "baseline-node|audiobus-bench|jackd -n bench"], capture_output=True,
+                      text=True).stdout
 h.check(left.strip() == "", "no node left running", left)
 h.finish()

@@ -130,6 +130,23 @@ uint64_t ab_recorder_blocks_sent(const ab_recorder_t *self)
     return atomic_load(&self->blocks_sent);
 }
 
+void ab_recorder_stats(const ab_recorder_t *self, ab_recorder_stats_t *out)
+{
+    ab_recorder_t *me = (ab_recorder_t *)self; /* atomics are read, not changed */
+    memset(out, 0, sizeof *out);
+    out->frames_captured = ab_source_frames(self->source);
+    out->blocks_sent = atomic_load(&me->blocks_sent);
+    out->frames_sent = atomic_load(&me->frames_sent);
+    out->overrun_frames = ab_source_overrun_frames(self->source);
+    out->overrun_events = ab_source_overrun_events(self->source);
+    out->device_overflows = ab_source_device_overflows(self->source);
+    out->callbacks = ab_source_callback_count(self->source);
+    out->callback_p99_ns = ab_source_callback_percentile_ns(self->source, 0.99);
+    out->callback_p999_ns = ab_source_callback_percentile_ns(self->source, 0.999);
+    out->callback_max_ns = ab_source_callback_max_ns(self->source);
+    out->block_period_ns = 1e9 * self->block_frames / ab_source_rate(self->source);
+}
+
 /* Send encoded bytes, retrying while the link pushes back. */
 static int s_send_encoded(ab_recorder_t *self, ab_pub_t *pub, const uint8_t *msg, size_t len, uint64_t seq)
 {
@@ -320,24 +337,21 @@ static void s_stats(void *user, ab_ctl_msg_t *msg)
 
 static void s_report(ab_recorder_t *self)
 {
-    uint64_t overrun_frames = ab_source_overrun_frames(self->source);
+    ab_recorder_stats_t st;
+    ab_recorder_stats(self, &st);
     ab_log_info("recorded %" PRIu64 " frames, published %" PRIu64 " blocks (%" PRIu64 " frames) of %s",
-                ab_source_frames(self->source), atomic_load(&self->blocks_sent), atomic_load(&self->frames_sent),
-                self->stream);
-    if (overrun_frames)
+                st.frames_captured, st.blocks_sent, st.frames_sent, self->stream);
+    if (st.overrun_frames)
         ab_log_warn("capture overruns: %" PRIu64 " frames lost in %" PRIu64 " events (the sender fell behind; "
                     "raise --ring or lower the load)",
-                    overrun_frames, ab_source_overrun_events(self->source));
-    if (ab_source_device_overflows(self->source))
-        ab_log_warn("the device reported %" PRIu64 " input overflow(s)", ab_source_device_overflows(self->source));
-    uint64_t callbacks = ab_source_callback_count(self->source);
-    if (callbacks) {
-        double period_us = 1e6 * self->block_frames / ab_source_rate(self->source);
-        double p999_us = ab_source_callback_percentile_ns(self->source, 0.999) / 1000.0;
+                    st.overrun_frames, st.overrun_events);
+    if (st.device_overflows)
+        ab_log_warn("the device reported %" PRIu64 " input overflow(s)", st.device_overflows);
+    if (st.callbacks) {
+        double period_us = st.block_period_ns / 1000.0, p999_us = st.callback_p999_ns / 1000.0;
         ab_log_info("audio callback: %" PRIu64 " calls, p99.9 <= %.1f us, max %.1f us (%.2f%% of the %.0f us "
                     "block period)",
-                    callbacks, p999_us, ab_source_callback_max_ns(self->source) / 1000.0,
-                    100.0 * p999_us / period_us, period_us);
+                    st.callbacks, p999_us, st.callback_max_ns / 1000.0, 100.0 * p999_us / period_us, period_us);
     }
 }
 

@@ -53,7 +53,10 @@ struct ab_source {
     /* PortAudio */
     PaStream *stream;
     bool pa_initialized;
-    _Atomic int64_t adc_to_wall_ns; /* wall time = adc time + this */
+    /* wall time = ADC time + this; set by the first callback that has
+     * timestamps (the stream clock may start before Pa_StartStream returns) */
+    int64_t adc_to_wall_ns;
+    bool adc_mapped;
     /* files and synth */
     SNDFILE *file;
     pthread_t thread;
@@ -114,9 +117,13 @@ static int s_pa_callback(const void *input, void *output, unsigned long frame_co
     if (flags & paInputOverflow)
         atomic_fetch_add_explicit(&self->device_overflows, 1, memory_order_relaxed);
     int64_t time_ns;
-    if (time_info && time_info->inputBufferAdcTime > 0)
-        time_ns = (int64_t)(time_info->inputBufferAdcTime * 1e9) + atomic_load(&self->adc_to_wall_ns);
-    else
+    if (time_info && time_info->inputBufferAdcTime > 0 && time_info->currentTime > 0) {
+        if (!self->adc_mapped) { /* clock_gettime is a vDSO read: no syscall */
+            self->adc_to_wall_ns = ab_clock_wall_ns() - (int64_t)(time_info->currentTime * 1e9);
+            self->adc_mapped = true;
+        }
+        time_ns = (int64_t)(time_info->inputBufferAdcTime * 1e9) + self->adc_to_wall_ns;
+    } else
         time_ns = ab_clock_wall_ns() - (int64_t)frames * 1000000000 / self->rate;
     /* No input buffer (a host API may do that on an error): silence, from
      * the zeroed scratch chunk the pacing thread would otherwise use. */
@@ -461,14 +468,12 @@ ab_source_t *ab_source_new(const ab_source_config_t *config, char *error, size_t
 int ab_source_start(ab_source_t *self, char *error, size_t error_len)
 {
     if (self->kind == KIND_PORTAUDIO) {
+        self->adc_mapped = false; /* the callback maps the stream clock anew */
         PaError err = Pa_StartStream(self->stream);
         if (err != paNoError) {
             snprintf(error, error_len, "cannot start %s: %s", self->description, Pa_GetErrorText(err));
             return AB_EDEVICE;
         }
-        /* Map the stream clock to the wall clock for the ADC timestamps. */
-        double stream_time = Pa_GetStreamTime(self->stream);
-        atomic_store(&self->adc_to_wall_ns, ab_clock_wall_ns() - (int64_t)(stream_time * 1e9));
         return 0;
     }
     if (pthread_create(&self->thread, NULL, s_pacing_thread, self) != 0) {

@@ -48,6 +48,21 @@ AB_EXPORT int ab_recorder_run(ab_recorder_t *self);
 /* Blocks published so far. [any-thread] */
 AB_EXPORT uint64_t ab_recorder_blocks_sent(const ab_recorder_t *self);
 
+/* What a recorder did, for its exit summary and for tools (audiobus bench). */
+typedef struct {
+    uint64_t frames_captured;
+    uint64_t blocks_sent, frames_sent;
+    uint64_t overrun_frames, overrun_events; /* lost because the sender fell behind */
+    uint64_t device_overflows;               /* input overflows the device reported */
+    uint64_t callbacks;                      /* PortAudio callbacks; 0 for files and synth */
+    uint64_t callback_p99_ns, callback_p999_ns; /* upper bounds (power-of-two histogram) */
+    uint64_t callback_max_ns;                /* the callback's own time, measured inside it */
+    double block_period_ns;                  /* of --block frames at the source's rate */
+} ab_recorder_stats_t;
+
+/* Fill *out with the counts so far. [any-thread] */
+AB_EXPORT void ab_recorder_stats(const ab_recorder_t *self, ab_recorder_stats_t *out);
+
 #ifdef __cplusplus
 }
 #endif
