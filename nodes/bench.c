@@ -103,6 +103,11 @@ uint64_t bench_blocks_per_stream(const bench_config_t *config)
     return (frames + config->block_frames - 1) / config->block_frames;
 }
 
+int bench_start_timeout_ms(const bench_config_t *config)
+{
+    return 20000 + 50 * (int)(config->streams * config->processors);
+}
+
 double bench_offered_per_s(const bench_config_t *config)
 {
     return (double)config->streams * config->processors * config->rate * config->speed / config->block_frames;

@@ -70,6 +70,10 @@ typedef struct {
 /* Blocks one stream carries over the configured duration and speed. */
 uint64_t bench_blocks_per_stream(const bench_config_t *config);
 
+/* How long the receivers of a run may take to start and link: 20 s, and
+ * 50 ms more for each (hundreds of processes start slowly on 2 cores). */
+int bench_start_timeout_ms(const bench_config_t *config);
+
 /* Deliveries per second the load asks for: streams x processors x blocks
  * per second at the configured speed. */
 double bench_offered_per_s(const bench_config_t *config);

@@ -173,9 +173,9 @@ static int s_start_processors(s_run_t *self, char *error, size_t error_len)
                          self->children.nodes[i].name, self->children.nodes[i].status);
                 return AB_EIO;
             }
-        if (waited > 20000) {
-            snprintf(error, error_len, "the %u processors did not all link to the broker at %s within 20 s", want,
-                     self->broker);
+        if (waited > bench_start_timeout_ms(config)) {
+            snprintf(error, error_len, "the %u processors did not all link to the broker at %s within %d s", want,
+                     self->broker, bench_start_timeout_ms(config) / 1000);
             return AB_ETIMEOUT;
         }
         ab_clock_sleep_ms(50);

@@ -111,9 +111,9 @@ static int s_start_nodes(s_run_t *self, char *error, size_t error_len)
                          self->children.nodes[i].name, self->children.nodes[i].status);
                 return AB_EIO;
             }
-        if (waited > 20000) {
-            snprintf(error, error_len, "%u of the %u baseline subscribers received within 20 s", ready,
-                     config->streams * config->processors);
+        if (waited > bench_start_timeout_ms(config)) {
+            snprintf(error, error_len, "%u of the %u baseline subscribers received within %d s", ready,
+                     config->streams * config->processors, bench_start_timeout_ms(config) / 1000);
             return AB_ETIMEOUT;
         }
         ab_clock_sleep_ms(20);
