@@ -67,7 +67,7 @@ static int s_start_nodes(s_run_t *self, char *error, size_t error_len)
     snprintf(go, sizeof go, "%s/go", self->dir);
     for (uint32_t s = 0; s < config->streams; s++) {
         char topic[32];
-        snprintf(topic, sizeof topic, "s%u", s);
+        snprintf(topic, sizeof topic, "s%u.", s); /* "s1." is no prefix of "s10." */
         for (uint32_t p = 0; p < config->processors; p++) {
             char name[48], path[PATH_MAX], ready[PATH_MAX];
             snprintf(name, sizeof name, "sub-s%up%u", s, p);
@@ -84,7 +84,7 @@ static int s_start_nodes(s_run_t *self, char *error, size_t error_len)
     bench_children_mark_start(&self->children);
     for (uint32_t s = 0; s < config->streams; s++) {
         char topic[32], name[48];
-        snprintf(topic, sizeof topic, "s%u", s);
+        snprintf(topic, sizeof topic, "s%u.", s); /* "s1." is no prefix of "s10." */
         snprintf(name, sizeof name, "pub-s%u", s);
         char *argv[] = {(char *)config->exe, "bench", "--baseline-node", "publisher", self->in, topic, rate, block,
                         blocks, go, NULL};

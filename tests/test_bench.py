@@ -93,6 +93,15 @@ h.check(len(fast_runs) == 2 and all(r.get("expected") == 3750 and r.get("lost") 
         [(r.get("kind"), r.get("expected"), r.get("received")) for r in fast_runs])
 h.check((fast.get("config") or {}).get("speed") == 20, "--speed is reported", fast.get("config"))
 
+# Twelve streams: stream s1's receivers get s1 alone, not s10 and s11 too
+# (topics are prefixes to ZeroMQ), in the baseline as in audiobus.
+many = bench_json(["--streams", "12", "--duration", "0.5", "--runs", "1", "--processors", "1"], "bench --streams 12")
+many_runs = many.get("runs", [])
+h.check(len(many_runs) == 2 and all(r.get("expected") == 12 * 94 and r.get("received") == r.get("expected")
+                                    and r.get("out_of_order") == 0 for r in many_runs),
+        "--streams 12: every receiver gets its own stream's blocks, no other's",
+        [(r.get("kind"), r.get("expected"), r.get("received"), r.get("out_of_order")) for r in many_runs])
+
 # --capacity: per kind, speeds double from --speed until a step fails, then
 # bisect between the best that kept up and the lowest that failed; the
 # capacity reported is the best step's deliveries/s.
