@@ -54,6 +54,7 @@ typedef struct {
     uint64_t expected;       /* blocks the receivers should get, summed */
     uint64_t received;       /* blocks they got, summed */
     uint64_t disorder;       /* blocks received out of order or twice */
+    uint64_t gaps, gap_frames; /* holes the receivers were told of (audiobus: gap()) */
     double offered_per_s;    /* deliveries per second the load asks for */
     double deliveries_per_s; /* received over the span from the first arrival to the last */
     bench_latency_t latency;

@@ -65,14 +65,15 @@ static s_spread_t s_node_spread(const bench_run_t *runs, size_t n_runs, bool bas
 }
 
 static void s_totals(const bench_run_t *runs, size_t n_runs, bool baseline, uint64_t *expected, uint64_t *received,
-                     uint64_t *disorder)
+                     uint64_t *disorder, uint64_t *gaps)
 {
-    *expected = *received = *disorder = 0;
+    *expected = *received = *disorder = *gaps = 0;
     for (size_t i = 0; i < n_runs; i++)
         if (runs[i].baseline == baseline) {
             *expected += runs[i].expected;
             *received += runs[i].received;
             *disorder += runs[i].disorder;
+            *gaps += runs[i].gaps;
         }
 }
 
@@ -141,8 +142,8 @@ void bench_report_text(const bench_config_t *config, const bench_run_t *runs, si
     }
     for (int kind = config->baseline ? 0 : 1; kind < 2; kind++) {
         bool baseline = kind == 0;
-        uint64_t expected, received, disorder;
-        s_totals(runs, n_runs, baseline, &expected, &received, &disorder);
+        uint64_t expected, received, disorder, gaps;
+        s_totals(runs, n_runs, baseline, &expected, &received, &disorder, &gaps);
         printf("\n%s: median (min..max) over runs\n", baseline ? "baseline (bare zmq_proxy)" : "audiobus");
         s_print_spread("p50 us", s_spread(runs, n_runs, baseline, s_p50));
         s_print_spread("p99 us", s_spread(runs, n_runs, baseline, s_p99));
@@ -152,6 +153,8 @@ void bench_report_text(const bench_config_t *config, const bench_run_t *runs, si
         printf("  %-14s %llu expected, %llu received, %lld lost, %llu out of order\n", "blocks",
                (unsigned long long)expected, (unsigned long long)received, (long long)expected - (long long)received,
                (unsigned long long)disorder);
+        if (!baseline)
+            printf("  %-14s %llu reported to the plugins (gap calls)\n", "holes", (unsigned long long)gaps);
         if (!baseline)
             s_print_capture(runs, n_runs);
         const bench_run_t *first = s_first(runs, n_runs, baseline);
@@ -184,8 +187,8 @@ static json_t *s_spread_json(s_spread_t s)
 
 static json_t *s_summary_json(const bench_run_t *runs, size_t n_runs, bool baseline)
 {
-    uint64_t expected, received, disorder;
-    s_totals(runs, n_runs, baseline, &expected, &received, &disorder);
+    uint64_t expected, received, disorder, gaps;
+    s_totals(runs, n_runs, baseline, &expected, &received, &disorder, &gaps);
     json_t *nodes = json_array();
     const bench_run_t *first = s_first(runs, n_runs, baseline);
     for (uint32_t n = 0; first && n < first->n_nodes; n++) {
@@ -196,14 +199,14 @@ static json_t *s_summary_json(const bench_run_t *runs, size_t n_runs, bool basel
                                                cpu.n ? s_spread_json(cpu) : json_null(), "rss_kb",
                                                rss.n ? s_spread_json(rss) : json_null()));
     }
-    return json_pack("{s:o,s:o,s:o,s:o,s:o,s:I,s:I,s:I,s:I,s:o}", "p50_us",
+    return json_pack("{s:o,s:o,s:o,s:o,s:o,s:I,s:I,s:I,s:I,s:I,s:o}", "p50_us",
                      s_spread_json(s_spread(runs, n_runs, baseline, s_p50)), "p99_us",
                      s_spread_json(s_spread(runs, n_runs, baseline, s_p99)), "p999_us",
                      s_spread_json(s_spread(runs, n_runs, baseline, s_p999)), "max_us",
                      s_spread_json(s_spread(runs, n_runs, baseline, s_max)), "deliveries_per_s",
                      s_spread_json(s_spread(runs, n_runs, baseline, s_rate)), "expected", (json_int_t)expected,
                      "received", (json_int_t)received, "lost", (json_int_t)expected - (json_int_t)received,
-                     "out_of_order", (json_int_t)disorder, "nodes", nodes);
+                     "out_of_order", (json_int_t)disorder, "gaps", (json_int_t)gaps, "nodes", nodes);
 }
 
 /* Print one JSON object on a line and free it. */
@@ -305,14 +308,18 @@ void bench_report_capacity_text(const bench_config_t *config, const bench_run_t 
            "%g s a step, %s; kept up = no block lost and >= %.0f%% of the offered rate taken\n\n",
            config->streams, config->processors, config->rate, config->block_frames, config->block_frames * 4,
            config->duration, s_transport(config), 100 * BENCH_KEEP_PACE);
-    printf("%-9s %9s %12s %12s %9s %9s %9s %9s %7s\n", "kind", "speed", "offered/s", "deliv/s", "lost", "p50 us",
-           "p99 us", "hub CPU%", "kept up");
+    printf("%-9s %9s %12s %12s %9s %9s %9s %9s %9s %7s\n", "kind", "speed", "offered/s", "deliv/s", "lost",
+           "in gaps", "p50 us", "p99 us", "hub CPU%", "kept up");
     for (size_t i = 0; i < n_runs; i++) {
         const bench_run_t *r = &runs[i];
         int hub = s_busiest(r, r->baseline ? "relay" : "broker");
-        printf("%-9s %9.3g %12.0f %12.0f %9lld %9.1f %9.1f %9.1f %7s\n", r->baseline ? "baseline" : "audiobus",
+        char in_gaps[32] = "-"; /* blocks' worth of frames the plugins were told were lost */
+        if (!r->baseline)
+            snprintf(in_gaps, sizeof in_gaps, "%llu",
+                     (unsigned long long)(r->gap_frames + config->block_frames - 1) / config->block_frames);
+        printf("%-9s %9.3g %12.0f %12.0f %9lld %9s %9.1f %9.1f %9.1f %7s\n", r->baseline ? "baseline" : "audiobus",
                r->speed, r->offered_per_s, r->deliveries_per_s, (long long)r->expected - (long long)r->received,
-               r->latency.p50, r->latency.p99, hub >= 0 ? r->nodes[hub].cpu_percent : -1,
+               in_gaps, r->latency.p50, r->latency.p99, hub >= 0 ? r->nodes[hub].cpu_percent : -1,
                bench_run_kept_up(r) ? "yes" : "no");
     }
     const bench_run_t *best[2] = {s_capacity_run(runs, n_runs, true), s_capacity_run(runs, n_runs, false)};
@@ -337,8 +344,8 @@ void bench_report_capacity_json(const bench_config_t *config, const bench_run_t 
     for (size_t i = 0; i < n_runs; i++) {
         const bench_run_t *r = &runs[i];
         json_array_append_new(
-            steps, json_pack("{s:s,s:b,s:f,s:f,s:f,s:I,s:I,s:f,s:f,s:b}", "kind", r->baseline ? "baseline" : "audiobus",
-                             "ok", r->ok,
+            steps, json_pack("{s:s,s:b,s:I,s:f,s:f,s:f,s:I,s:I,s:f,s:f,s:b}", "kind",
+                             r->baseline ? "baseline" : "audiobus", "ok", r->ok, "gap_frames", (json_int_t)r->gap_frames,
                              "speed", r->speed, "offered_per_s", r->offered_per_s, "deliveries_per_s",
                              r->deliveries_per_s, "expected", (json_int_t)r->expected, "received",
                              (json_int_t)r->received, "p50_us", r->latency.p50, "p99_us", r->latency.p99, "kept_up",

@@ -60,7 +60,7 @@ void bench_samples_free(bench_samples_t *samples)
 /* What the receivers of one run reported, added up. */
 typedef struct {
     bench_samples_t samples;
-    uint64_t blocks, disorder;
+    uint64_t blocks, disorder, gaps, gap_frames;
     int64_t first_ns, last_ns; /* earliest first arrival, latest last one; 0 unknown */
 } s_results_t;
 
@@ -81,6 +81,12 @@ static bool s_results_read(const char *path, s_results_t *results)
             results->first_ns = first;
         if (last > results->last_ns)
             results->last_ns = last;
+    }
+    unsigned long long gaps = 0, gap_frames = 0;
+    const char *holes = ok ? strstr(header, " gaps ") : NULL;
+    if (holes && sscanf(holes, " gaps %llu gap_frames %llu", &gaps, &gap_frames) == 2) {
+        results->gaps += gaps;
+        results->gap_frames += gap_frames;
     }
     int64_t chunk[1024];
     size_t n = 0;
@@ -119,6 +125,8 @@ void bench_results_collect(const bench_config_t *config, const char *dir, const 
     run->expected = bench_blocks_per_stream(config) * config->streams * config->processors;
     run->received = results.blocks;
     run->disorder = results.disorder;
+    run->gaps = results.gaps;
+    run->gap_frames = results.gap_frames;
     run->offered_per_s = bench_offered_per_s(config);
     /* The arrivals span one block period less than the load lasts. */
     double period_s = config->block_frames / (config->rate * config->speed);
