@@ -2,14 +2,14 @@
 #include "children.h"
 
 #include <audiobus/audiobus.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-extern char **environ;
 
 bool child_self_path(char *out, size_t cap)
 {
@@ -22,15 +22,48 @@ bool child_self_path(char *out, size_t cap)
 
 pid_t child_start(const char *command, const char *exe, char *const argv[], bool stdout_to_stderr)
 {
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    if (stdout_to_stderr)
-        posix_spawn_file_actions_adddup2(&actions, 2, 1);
-    pid_t pid;
-    int rc = posix_spawn(&pid, exe, &actions, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) {
-        fprintf(stderr, "audiobus %s: cannot start %s: %s\n", command, argv[1], strerror(rc));
+    /* The child tells an exec failure through this pipe (closed by a
+     * successful exec), so the parent can name it. */
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) != 0) {
+        fprintf(stderr, "audiobus %s: cannot start %s: %s\n", command, argv[1], strerror(errno));
+        return -1;
+    }
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* Only async-signal-safe calls until execv: the parent may have
+         * threads. A parent that is killed (a test's timeout, kill -9) takes
+         * its children with it instead of leaving them running: they get
+         * SIGTERM, which every node handles as a clean stop. */
+        int error = 0;
+        if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent)
+            error = ECHILD; /* the parent died before the request took */
+        else if (stdout_to_stderr && dup2(2, 1) < 0)
+            error = errno;
+        else {
+            execv(exe, argv);
+            error = errno;
+        }
+        ssize_t ignored = write(report[1], &error, sizeof error);
+        (void)ignored;
+        _exit(127);
+    }
+    close(report[1]);
+    int error = pid < 0 ? errno : 0;
+    if (pid > 0) {
+        ssize_t n;
+        do
+            n = read(report[0], &error, sizeof error);
+        while (n < 0 && errno == EINTR);
+        if (n != (ssize_t)sizeof error)
+            error = 0; /* closed by exec: started */
+        else
+            waitpid(pid, NULL, 0);
+    }
+    close(report[0]);
+    if (error != 0) {
+        fprintf(stderr, "audiobus %s: cannot start %s: %s\n", command, argv[1], strerror(error));
         return -1;
     }
     return pid;

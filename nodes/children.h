@@ -13,6 +13,9 @@ bool child_self_path(char *out, size_t cap);
 /* Start exe with argv (argv[0] is exe, argv[1] the subcommand). With
  * stdout_to_stderr the child's standard output goes to this process's
  * standard error (keeps a parent's own stdout clean, e.g. for JSON).
+ * The child gets SIGTERM when the calling thread ends, so a parent that is
+ * killed leaves no children running: call it from the thread that stops
+ * the children (the main thread).
  * Returns the PID, or -1 after printing "audiobus COMMAND: cannot start ...". */
 pid_t child_start(const char *command, const char *exe, char *const argv[], bool stdout_to_stderr);
 

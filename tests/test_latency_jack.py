@@ -50,6 +50,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -100,6 +101,14 @@ class Jack:
         r = self.tool("jack_disconnect", "-s", self.name, source, destination)
         return h.check(r.returncode == 0, "jack_disconnect", source, destination, r.stdout, r.stderr)
 
+    def stalled_cycles(self):
+        """Cycles in which jackd woke a client that never ran ("was not
+        finished, state = Triggered": the client's JACK thread still waits in
+        libjack; seen on this kind of VM now and then, on a fresh server too)."""
+        self.log.flush()
+        with open(self.log.name) as f:
+            return f.read().count("was not finished, state = Triggered")
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -126,6 +135,8 @@ def start_latency(jack, tag, args):
 
 def result_of(node, tag, timeout=60):
     status = node.wait(timeout)
+    if status is None:
+        node.stop()  # its children go with it: the next run starts clean
     output = node.output()
     h.check(status == 0, "latency exits 0", tag, status, output[-2000:])
     for line in output.splitlines():
@@ -200,7 +211,9 @@ def through_broker(jack, target_ms):
     return r
 
 
-if PART == "broker":
+def broker_attempt(attempt):
+    """direct, through-50 and through-150 on a fresh server; returns them and
+    how many cycles the server stalled."""
     jack = Jack(256)
     try:
         direct = measure(jack, "direct", ["--block", "256"])
@@ -208,7 +221,22 @@ if PART == "broker":
         r50 = through_broker(jack, 50)
         r150 = through_broker(jack, 150)
     finally:
+        stalled = jack.stalled_cycles()
         jack.stop()
+    return direct, r50, r150, stalled
+
+
+if PART == "broker":
+    # A stalled JACK server (clients woken that never run) is the machine's
+    # and libjack's, not audiobus's: a run on a server that stalled while the
+    # checks failed is tried again on a new server, up to three times.
+    for attempt in range(1, 4):
+        mark = h.failure_mark()
+        direct, r50, r150, stalled = broker_attempt(attempt)
+        if h.failure_mark() == mark or stalled < 100 or attempt == 3:
+            break
+        h.set_aside_failures(mark, "attempt %d: the JACK server stalled for %d cycles; again on a new server"
+                             % (attempt, stalled))
     if direct and direct["frames"] and r50 and r50["frames"] and r150 and r150["frames"]:
         base = direct["frames"]["p50"]
         for target_ms, r in ((50, r50), (150, r150)):
@@ -229,6 +257,48 @@ if PART == "broker":
         if not r50["disturbed"] and not r150["disturbed"]:
             more = r150["frames"]["p50"] - r50["frames"]["p50"]
             h.check(abs(more - 100 * RATE / 1000) <= 2 * 256, "100 ms more target, 100 ms more round trip", more)
+    h.finish()
+
+if PART == "stall":
+    # A JACK server that stops running the graph (SIGSTOP here; a stalled
+    # graph does the same) must not hang the nodes on it: PortAudio's JACK
+    # host API waits ten minutes for a callback to take a stop request.
+    jack = Jack(256)
+    try:
+        broker, ep = h.start_broker(work, "broker-stall")
+        record = h.Node(work, "record-stall", ["record", "--broker", ep, "--stream", "st", "--source", "portaudio",
+                                               "--host-api", "JACK", "--rate", str(RATE), "--block", "256",
+                                               "--channels", "1", "--log-level", "info"], env=jack.env)
+        h.check(h.wait_for(lambda: "recording input device" in record.output(), 20), "the recorder records",
+                record.output()[-2000:])
+        play = h.Node(work, "play-stall", ["play", "--broker", ep, "--stream", "st", "--host-api", "JACK",
+                                           "--log-level", "info"], env=jack.env)
+        h.check(h.wait_for(lambda: "playing stream" in play.output(), 20), "the player plays", play.output()[-2000:])
+        node, out_port, in_port = start_latency(jack, "stall", ["--count", "1000", "--interval", "0.1",
+                                                                "--block", "256", "--wait", "30"])
+        jack.connect(out_port, in_port)
+        h.check(h.wait_for(lambda: "came back" in node.output(), 30), "the profiler measures", node.output()[-2000:])
+        os.kill(jack.proc.pid, signal.SIGSTOP)
+        started = time.time()
+        status = node.wait(20)
+        h.check(status is not None and status != 0, "the profiler exits (non-zero) soon after its input stops",
+                status, round(time.time() - started, 1), node.output()[-2000:])
+        h.check("delivered no audio for 3 s" in node.output(), "the profiler says the input stopped",
+                node.output()[-2000:])
+        for what, n in (("recorder", record), ("player", play)):
+            n.proc.send_signal(signal.SIGTERM)
+            started = time.time()
+            status = n.wait(15)
+            took = time.time() - started
+            print("%s stopped in %.1f s on a stalled server (status %s)" % (what, took, status), flush=True)
+            h.check(status == 0, "the %s stops cleanly on a stalled server" % what, status, round(took, 1),
+                    n.output()[-2000:])
+            h.check("has not called back" in n.output(), "the %s says its device stalled" % what,
+                    n.output()[-2000:])
+    finally:
+        if jack.proc.poll() is None:
+            os.kill(jack.proc.pid, signal.SIGCONT)
+        jack.stop()
     h.finish()
 
 # --- period 256 -------------------------------------------------------------

@@ -56,6 +56,7 @@ struct ab_latency {
     double wait_seconds;
     bool full_duplex;
     bool pa_initialized;
+    bool stalled; /* the streams' callbacks stopped: left to the process's exit */
     char description[600];
     char output_port[150], input_port[150];
     char loop_hint[600];
@@ -78,6 +79,7 @@ struct ab_latency {
     atomic_uint_fast64_t captured_frames;
     atomic_uint_fast64_t dropped_frames; /* ring full */
     atomic_uint_fast64_t xruns;    /* counted while measuring */
+    atomic_uint_fast64_t callbacks; /* of every stream: shows a stalled device */
     atomic_bool measuring;
 
     /* the analysis: input frames [window_base, window_base + window_len) of
@@ -100,6 +102,7 @@ struct ab_latency {
 
 static void s_count_flags(ab_latency_t *self, PaStreamCallbackFlags flags)
 {
+    atomic_fetch_add_explicit(&self->callbacks, 1, memory_order_relaxed);
     if ((flags & (paInputUnderflow | paInputOverflow | paOutputUnderflow | paOutputOverflow)) &&
         atomic_load_explicit(&self->measuring, memory_order_relaxed))
         atomic_fetch_add_explicit(&self->xruns, 1, memory_order_relaxed);
@@ -392,19 +395,19 @@ ab_latency_t *ab_latency_new(const ab_latency_config_t *config, char *error, siz
     return self;
 }
 
+static void s_stop(ab_latency_t *self);
+
 void ab_latency_destroy(ab_latency_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
     ab_latency_t *self = *self_p;
     PaStream *streams[] = {self->duplex, self->input, self->output};
-    for (size_t i = 0; i < 3; i++)
-        if (streams[i]) {
-            if (Pa_IsStreamActive(streams[i]) == 1)
-                Pa_StopStream(streams[i]);
+    s_stop(self);
+    for (size_t i = 0; i < 3 && !self->stalled; i++)
+        if (streams[i])
             Pa_CloseStream(streams[i]);
-        }
-    if (self->pa_initialized)
+    if (self->pa_initialized && !self->stalled)
         Pa_Terminate();
     ab_ring_destroy(&self->capture);
     ab_ring_destroy(&self->out_anchors);
@@ -619,9 +622,9 @@ static int s_start(ab_latency_t *self, char *error, size_t error_len)
 static void s_stop(ab_latency_t *self)
 {
     PaStream *streams[] = {self->duplex, self->input, self->output};
-    for (size_t i = 0; i < 3; i++)
-        if (streams[i] && Pa_IsStreamActive(streams[i]) == 1)
-            Pa_StopStream(streams[i]);
+    for (size_t i = 0; i < 3 && !self->stalled; i++)
+        if (streams[i] && !ab_pa_stop_stream(streams[i], false, &self->callbacks, "audio"))
+            self->stalled = true;
 }
 
 /* Analyse every probe whose window the input now covers. Window k holds the

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "audiobus/ab_clock.h"
 #include "audiobus/ab_error.h"
 #include "audiobus/ab_log.h"
 
@@ -18,6 +19,29 @@ void ab_pa_set_jack_client_name(const char *name)
     set_name_fn set_name = (set_name_fn)dlsym(RTLD_DEFAULT, "PaJack_SetClientName");
     if (set_name && name)
         set_name(name);
+}
+
+bool ab_pa_stop_stream(PaStream *stream, bool abort, const atomic_uint_fast64_t *callbacks, const char *what)
+{
+    if (!stream || Pa_IsStreamActive(stream) != 1)
+        return true;
+    uint64_t seen = atomic_load(callbacks);
+    int waited = 0;
+    while (atomic_load(callbacks) == seen && waited < AB_PA_STALL_MS) {
+        ab_clock_sleep_ms(2);
+        waited += 2;
+    }
+    if (atomic_load(callbacks) == seen) {
+        ab_log_warn("the %s device has not called back for %d ms (a stalled JACK graph or driver): not waiting "
+                    "for it to stop; it is released when this process exits",
+                    what, AB_PA_STALL_MS);
+        return false;
+    }
+    if (abort)
+        Pa_AbortStream(stream);
+    else
+        Pa_StopStream(stream);
+    return true;
 }
 
 const char *ab_pa_jack_client_name(void)

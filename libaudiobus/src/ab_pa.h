@@ -7,6 +7,7 @@
 #define AUDIOBUS_AB_PA_H_INCLUDED
 
 #include <portaudio.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -39,6 +40,22 @@ PaError ab_pa_initialize(void);
  * initialised. */
 PaDeviceIndex ab_pa_find_device(const char *name, const char *host_api, ab_pa_direction_t direction,
                                 const char *advice, const char *lister, char *error, size_t error_len);
+
+/* How long a stream's callbacks may pause before ab_pa_stop_stream() takes
+ * the device for stalled: longer than any period a device is opened with. */
+#define AB_PA_STALL_MS 1000
+
+/* Stop an active stream (abort: drop what the device still holds) unless
+ * its callbacks have stopped coming. PortAudio's JACK host API waits up to
+ * ten minutes for the next callback to take a stop request, and a stalled
+ * JACK graph never calls back: a stop then hangs the process. callbacks is
+ * a counter the stream's callback advances on every call; it must move
+ * within AB_PA_STALL_MS. Returns true when the stream was stopped (or was
+ * not active); false when it stalled: then neither close the stream nor
+ * call Pa_Terminate() (both would wait the same way): the process's exit
+ * releases the device. Logs a warning naming what when it stalled.
+ * [control-thread] */
+bool ab_pa_stop_stream(PaStream *stream, bool abort, const atomic_uint_fast64_t *callbacks, const char *what);
 
 /* True when haystack contains needle, ignoring case. [any-thread] */
 bool ab_pa_contains_ci(const char *haystack, const char *needle);

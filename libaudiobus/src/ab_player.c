@@ -44,6 +44,7 @@ struct ab_player {
 
     /* the device (control thread; the callback reads jitter) */
     bool pa_initialized;
+    bool stalled;                 /* its callbacks stopped: the device is left to the process's exit */
     PaDeviceIndex device;
     char device_name[300];
     PaStream *pa_stream;
@@ -81,6 +82,7 @@ struct ab_player {
 
     /* the callback's */
     atomic_uint_fast64_t underflows, callback_max_ns;
+    atomic_uint_fast64_t callbacks; /* advanced by every callback: shows a stalled device */
 
     /* control thread */
     bool started, stopped;
@@ -107,6 +109,8 @@ static int s_pa_callback(const void *input, void *output, unsigned long frame_co
     (void)input, (void)time_info;
     ab_player_t *self = user;
     int64_t started = ab_clock_mono_ns();
+    atomic_store_explicit(&self->callbacks, atomic_load_explicit(&self->callbacks, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
     ab_jitter_read(self->jitter, output, (uint32_t)frame_count);
     if (flags & paOutputUnderflow)
         atomic_store_explicit(&self->underflows, atomic_load_explicit(&self->underflows, memory_order_relaxed) + 1,
@@ -217,7 +221,7 @@ void ab_player_destroy(ab_player_t **self_p)
     if (self->net_started)
         pthread_join(self->net, NULL);
     s_close_device(self, false);
-    if (self->pa_initialized)
+    if (self->pa_initialized && !self->stalled)
         Pa_Terminate();
     ab_subscriber_destroy(&self->subscriber);
     ab_node_destroy(&self->node);
@@ -379,6 +383,11 @@ static void s_supported_rates(const PaStreamParameters *params, char *out, size_
  * buffer. Returns 0, or AB_EDEVICE after writing why into error. */
 static int s_open_device(ab_player_t *self, char *error, size_t error_len)
 {
+    if (self->stalled) {
+        snprintf(error, error_len, "output device %s stopped calling back (a stalled JACK graph or driver) and cannot "
+                 "be opened again: restart the player once the device works", self->device_name);
+        return AB_EDEVICE;
+    }
     const PaDeviceInfo *info = Pa_GetDeviceInfo(self->device);
     uint32_t rate = self->want_rate, channels = self->want_channels;
     ab_format_t format = self->want_format;
@@ -453,19 +462,21 @@ static void s_add_stats(ab_jitter_stats_t *sum, const ab_jitter_stats_t *more)
 }
 
 /* Stop the device (Pa_StopStream plays out what the device holds; abort
- * cuts it), close it, keep the jitter buffer's counters. */
+ * cuts it), close it, keep the jitter buffer's counters. A device whose
+ * callbacks stopped is left open, with the jitter buffer its callback
+ * reads, for the process's exit to release. */
 static void s_close_device(ab_player_t *self, bool play_out)
 {
-    if (self->pa_stream) {
-        if (Pa_IsStreamStopped(self->pa_stream) == 0) {
-            if (play_out)
-                Pa_StopStream(self->pa_stream);
-            else
-                Pa_AbortStream(self->pa_stream);
+    if (self->pa_stream && !self->stalled) {
+        if (!ab_pa_stop_stream(self->pa_stream, !play_out, &self->callbacks, "output"))
+            self->stalled = true;
+        else {
+            Pa_CloseStream(self->pa_stream);
+            self->pa_stream = NULL;
         }
-        Pa_CloseStream(self->pa_stream);
-        self->pa_stream = NULL;
     }
+    if (self->stalled)
+        return;
     if (self->jitter) {
         ab_jitter_stats_t stats;
         ab_jitter_stats(self->jitter, &stats);
@@ -659,8 +670,8 @@ int ab_player_poll(ab_player_t *self, int timeout_ms)
         over = true;
     if (over) {
         /* Let the device play what it holds, then stop. */
-        if (self->pa_stream && Pa_IsStreamActive(self->pa_stream) == 1)
-            Pa_StopStream(self->pa_stream);
+        if (self->pa_stream && !self->stalled && !ab_pa_stop_stream(self->pa_stream, false, &self->callbacks, "output"))
+            self->stalled = true;
         self->played_out = true;
         return 1;
     }

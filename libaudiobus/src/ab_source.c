@@ -53,6 +53,7 @@ struct ab_source {
     /* PortAudio */
     PaStream *stream;
     bool pa_initialized;
+    bool stalled; /* its callbacks stopped: not to be stopped, closed or terminated */
     /* wall time = ADC time + this; set by the first callback that has
      * timestamps (the stream clock may start before Pa_StartStream returns) */
     int64_t adc_to_wall_ns;
@@ -487,8 +488,8 @@ int ab_source_start(ab_source_t *self, char *error, size_t error_len)
 void ab_source_stop(ab_source_t *self)
 {
     atomic_store(&self->stop, true);
-    if (self->stream && Pa_IsStreamActive(self->stream) == 1)
-        Pa_StopStream(self->stream);
+    if (self->stream && !self->stalled && !ab_pa_stop_stream(self->stream, false, &self->callback_count, "capture"))
+        self->stalled = true;
     if (self->thread_started) {
         pthread_join(self->thread, NULL);
         self->thread_started = false;
@@ -503,9 +504,9 @@ void ab_source_destroy(ab_source_t **self_p)
         return;
     ab_source_t *self = *self_p;
     ab_source_stop(self);
-    if (self->stream)
+    if (self->stream && !self->stalled)
         Pa_CloseStream(self->stream);
-    if (self->pa_initialized)
+    if (self->pa_initialized && !self->stalled)
         Pa_Terminate();
     if (self->file)
         sf_close(self->file);
