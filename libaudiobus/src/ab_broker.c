@@ -277,7 +277,8 @@ static bool s_accept_block(ab_broker_t *self, const ab_block_t *block, zmq_msg_t
     if (!stream->history && self->history_seconds > 0)
         stream->history = ab_history_new(s_history_capacity(self, block));
     if (stream->seen_any) {
-        if (stream->history && ab_history_get(stream->history, block->seq)) {
+        size_t held_len;
+        if (stream->history && ab_history_get(stream->history, block->seq, &held_len)) {
             stream->duplicates++;
             return false;
         }
@@ -304,7 +305,8 @@ static bool s_accept_block(ab_broker_t *self, const ab_block_t *block, zmq_msg_t
         stream->newest_frame_end = 0;
     }
     if (stream->history)
-        ab_history_put(stream->history, block->seq, block->frame0, block->frames, payload);
+        ab_history_put(stream->history, block->seq, block->frame0, block->frames, zmq_msg_data(payload),
+                       zmq_msg_size(payload));
     if (!stream->publisher_linked && stream->publisher[0]) {
         /* The broker cannot see a publisher's subscription; its first block
          * is the proof that its data link is live. */
@@ -793,7 +795,8 @@ static void s_on_replay(ab_broker_t *self, const uint8_t *id, size_t id_len, con
     bool missing = false;
     uint64_t start = from > first ? from : first;
     for (uint64_t seq = start; seq <= to && seq - start < 65536; seq++) {
-        zmq_msg_t *held = stream->history ? ab_history_get(stream->history, seq) : NULL;
+        size_t held_len = 0;
+        const void *held = stream->history ? ab_history_get(stream->history, seq, &held_len) : NULL;
         if (!held) {
             if (!missing)
                 missing_from = seq;
@@ -802,8 +805,9 @@ static void s_on_replay(ab_broker_t *self, const uint8_t *id, size_t id_len, con
             continue;
         }
         zmq_msg_t copy;
-        zmq_msg_init(&copy);
-        zmq_msg_copy(&copy, held);
+        if (zmq_msg_init_size(&copy, held_len) != 0)
+            break; /* out of memory: it asks again for what did not come */
+        memcpy(zmq_msg_data(&copy), held, held_len);
         bool sent = zmq_send(self->xpub, topic, (size_t)topic_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0 &&
                     zmq_msg_send(&copy, self->xpub, ZMQ_DONTWAIT) >= 0;
         zmq_msg_close(&copy);

@@ -9,7 +9,8 @@ typedef struct {
     uint64_t seq;
     uint64_t frame0;
     uint32_t frames;
-    zmq_msg_t msg;
+    uint8_t *data; /* kept across blocks; grows to the largest block seen */
+    size_t len, cap;
 } s_slot_t;
 
 struct ab_history {
@@ -37,10 +38,7 @@ ab_history_t *ab_history_new(size_t capacity)
 void ab_history_clear(ab_history_t *self)
 {
     for (size_t i = 0; i < self->capacity; i++)
-        if (self->slots[i].used) {
-            zmq_msg_close(&self->slots[i].msg);
-            self->slots[i].used = false;
-        }
+        self->slots[i].used = false;
     self->any = false;
 }
 
@@ -48,7 +46,8 @@ void ab_history_destroy(ab_history_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    ab_history_clear(*self_p);
+    for (size_t i = 0; i < (*self_p)->capacity; i++)
+        free((*self_p)->slots[i].data);
     free((*self_p)->slots);
     free(*self_p);
     *self_p = NULL;
@@ -75,20 +74,25 @@ uint64_t ab_history_oldest(const ab_history_t *self)
     return self->lowest_put > window_start ? self->lowest_put : window_start;
 }
 
-bool ab_history_put(ab_history_t *self, uint64_t seq, uint64_t frame0, uint32_t frames, zmq_msg_t *msg)
+bool ab_history_put(ab_history_t *self, uint64_t seq, uint64_t frame0, uint32_t frames, const void *data,
+                    size_t len)
 {
     if (self->any && seq + self->capacity <= self->newest)
         return false; /* older than the window */
     s_slot_t *slot = &self->slots[seq % self->capacity];
-    if (slot->used)
-        zmq_msg_close(&slot->msg);
-    /* A copy of its own: a zmq_msg_copy would share (and pin) libzmq's
-     * whole receive buffer, many times the block's size. */
-    if (zmq_msg_init_size(&slot->msg, zmq_msg_size(msg)) != 0) {
-        slot->used = false;
-        return false;
+    /* A copy of its own (a reference to the received message would pin
+     * libzmq's whole receive buffer, many times the block's size). */
+    if (len > slot->cap) {
+        uint8_t *grown = realloc(slot->data, len);
+        if (!grown) {
+            slot->used = false;
+            return false;
+        }
+        slot->data = grown;
+        slot->cap = len;
     }
-    memcpy(zmq_msg_data(&slot->msg), zmq_msg_data(msg), zmq_msg_size(msg));
+    memcpy(slot->data, data, len);
+    slot->len = len;
     slot->used = true;
     slot->seq = seq;
     slot->frame0 = frame0;
@@ -101,12 +105,15 @@ bool ab_history_put(ab_history_t *self, uint64_t seq, uint64_t frame0, uint32_t 
     return true;
 }
 
-zmq_msg_t *ab_history_get(ab_history_t *self, uint64_t seq)
+const void *ab_history_get(ab_history_t *self, uint64_t seq, size_t *len)
 {
     if (!self->any || seq > self->newest || seq < ab_history_oldest(self))
         return NULL;
     s_slot_t *slot = &self->slots[seq % self->capacity];
-    return slot->used && slot->seq == seq ? &slot->msg : NULL;
+    if (!slot->used || slot->seq != seq)
+        return NULL;
+    *len = slot->len;
+    return slot->data;
 }
 
 uint64_t ab_history_seq_after_frame(ab_history_t *self, uint64_t frame)

@@ -1,14 +1,16 @@
 /* ab_history.h - the broker's memory of one stream: the last blocks it
- * relayed, indexed by sequence number, each held as a ZeroMQ message of
- * its own (so the memory kept is the blocks' own size). Used to replay what a processor missed and to drop
- * duplicates of what was already relayed. [the broker's thread] */
+ * relayed, indexed by sequence number, each copied into a buffer of its
+ * slot that is kept and reused when the slot's next block comes (so the
+ * memory kept is capacity x the largest block, and a full history makes no
+ * allocation per block: the broker's resident memory stays flat). Used to
+ * replay what a processor missed and to drop duplicates of what was already
+ * relayed. [the broker's thread] */
 #ifndef AUDIOBUS_AB_HISTORY_H_INCLUDED
 #define AUDIOBUS_AB_HISTORY_H_INCLUDED
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <zmq.h>
 
 typedef struct ab_history ab_history_t;
 
@@ -16,7 +18,7 @@ typedef struct ab_history ab_history_t;
 ab_history_t *ab_history_new(size_t capacity);
 void ab_history_destroy(ab_history_t **self_p);
 
-/* Forget every block. */
+/* Forget every block (the slots' buffers are kept for the next ones). */
 void ab_history_clear(ab_history_t *self);
 
 size_t ab_history_capacity(const ab_history_t *self);
@@ -30,12 +32,15 @@ bool ab_history_empty(const ab_history_t *self);
 uint64_t ab_history_newest(const ab_history_t *self);
 uint64_t ab_history_oldest(const ab_history_t *self);
 
-/* Store a copy of msg under seq (replacing any older block in its
- * slot). A seq too old for the window is not stored. Returns false then. */
-bool ab_history_put(ab_history_t *self, uint64_t seq, uint64_t frame0, uint32_t frames, zmq_msg_t *msg);
+/* Store a copy of the len bytes at data under seq (replacing any older
+ * block in its slot). Returns false when seq is too old for the window or
+ * the slot's buffer could not grow to len (out of memory). */
+bool ab_history_put(ab_history_t *self, uint64_t seq, uint64_t frame0, uint32_t frames, const void *data,
+                    size_t len);
 
-/* The message stored under seq, or NULL. Valid until the next put/clear. */
-zmq_msg_t *ab_history_get(ab_history_t *self, uint64_t seq);
+/* The bytes stored under seq, their count in *len, or NULL. Valid until
+ * the next put or clear: copy them to send them. */
+const void *ab_history_get(ab_history_t *self, uint64_t seq, size_t *len);
 
 /* The lowest held seq whose audio ends after frame `frame` (for "the last
  * N seconds"), or ab_history_oldest() when all is newer. */

@@ -409,6 +409,11 @@ void ab_latency_destroy(ab_latency_t **self_p)
             Pa_CloseStream(streams[i]);
     if (self->pa_initialized && !self->stalled)
         Pa_Terminate();
+    if (self->stalled) { /* its callbacks may still come: self and its rings stay */
+        ab_pa_keep_for_exit(self);
+        *self_p = NULL;
+        return;
+    }
     ab_ring_destroy(&self->capture);
     ab_ring_destroy(&self->out_anchors);
     free(self->scratch);

@@ -44,6 +44,19 @@ bool ab_pa_stop_stream(PaStream *stream, bool abort, const atomic_uint_fast64_t 
     return true;
 }
 
+/* A handful: one per stalled device of a process (a process opens few). */
+static void *s_kept_for_exit[16];
+
+void ab_pa_keep_for_exit(void *object)
+{
+    for (size_t i = 0; i < sizeof s_kept_for_exit / sizeof s_kept_for_exit[0]; i++)
+        if (!s_kept_for_exit[i]) {
+            s_kept_for_exit[i] = object;
+            return;
+        }
+    /* All taken: still never freed, only no longer reachable. */
+}
+
 const char *ab_pa_jack_client_name(void)
 {
     typedef PaError (*get_name_fn)(const char **);

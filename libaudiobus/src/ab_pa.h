@@ -57,6 +57,13 @@ PaDeviceIndex ab_pa_find_device(const char *name, const char *host_api, ab_pa_di
  * [control-thread] */
 bool ab_pa_stop_stream(PaStream *stream, bool abort, const atomic_uint_fast64_t *callbacks, const char *what);
 
+/* Keep object (the state a stalled stream's callback reads) allocated and
+ * reachable until the process exits, instead of freeing it: a stalled
+ * JACK graph may resume and call the callback after its owner was
+ * destroyed. For the destroy paths of owners whose ab_pa_stop_stream()
+ * returned false. [control-thread] */
+void ab_pa_keep_for_exit(void *object);
+
 /* True when haystack contains needle, ignoring case. [any-thread] */
 bool ab_pa_contains_ci(const char *haystack, const char *needle);
 

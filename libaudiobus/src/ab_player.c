@@ -226,7 +226,10 @@ void ab_player_destroy(ab_player_t **self_p)
     ab_subscriber_destroy(&self->subscriber);
     ab_node_destroy(&self->node);
     sem_destroy(&self->answered);
-    free(self);
+    if (self->stalled) /* its callbacks may still come: self and the jitter buffer stay */
+        ab_pa_keep_for_exit(self);
+    else
+        free(self);
     *self_p = NULL;
 }
 

@@ -508,6 +508,11 @@ void ab_source_destroy(ab_source_t **self_p)
         Pa_CloseStream(self->stream);
     if (self->pa_initialized && !self->stalled)
         Pa_Terminate();
+    if (self->stalled) { /* its callbacks may still come: self and its ring stay */
+        ab_pa_keep_for_exit(self);
+        *self_p = NULL;
+        return;
+    }
     if (self->file)
         sf_close(self->file);
     ab_ring_destroy(&self->ring);
