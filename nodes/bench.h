@@ -61,7 +61,7 @@ typedef struct {
     /* The recorders' own counts (--stats-file), over all of them. */
     uint64_t overrun_frames;     /* lost in capture because a sender fell behind */
     uint64_t callbacks;          /* PortAudio callbacks; 0 for the synthetic source */
-    uint64_t callback_p999_ns;   /* the worst recorder's p99.9 (power-of-two upper bound) */
+    uint64_t callback_p999_ns;   /* the worst recorder's p99.9 (upper bound, buckets 12.5% wide) */
     uint64_t callback_max_ns;
     double block_period_ns;
     bench_node_t nodes[BENCH_MAX_NODES];

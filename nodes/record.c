@@ -77,7 +77,7 @@ static void s_help(void)
            "                       it restarts (default 10)\n"
            "  --stats-file PATH    at exit, write the recorder's counts as one JSON object:\n"
            "                       frames, blocks, overruns and the audio callback's own time\n"
-           "                       (p99, p99.9 as power-of-two upper bounds, max; ns)\n" CLI_COMMON_HELP);
+           "                       (p99, p99.9 as upper bounds within 12.5%%, max; ns)\n" CLI_COMMON_HELP);
 }
 
 /* --stats-file: the counts as one JSON object, written whole (temporary

@@ -24,7 +24,10 @@ typedef enum { KIND_PORTAUDIO, KIND_FILE, KIND_SYNTH } s_kind_t;
 typedef enum { SYNTH_SINE, SYNTH_NOISE, SYNTH_COUNTER, SYNTH_IMPULSE } s_synth_t;
 
 /* Log2 buckets of callback durations in ns: bucket b holds [2^b, 2^(b+1)). */
-#define AB_HIST_BUCKETS 40
+/* The callback-time histogram: 8 buckets per octave (12.5% wide) above
+ * 8 ns, so a percentile is known to within an eighth, not a factor of two. */
+#define AB_HIST_SUB 8
+#define AB_HIST_BUCKETS (AB_HIST_SUB + 61 * AB_HIST_SUB)
 
 /* Chunk header as stored in the ring, followed by the samples. */
 typedef struct {
@@ -88,15 +91,32 @@ static bool s_push_chunk(ab_source_t *self, uint64_t frame0, int64_t time_ns, co
     return ab_ring_write2(self->ring, &header, sizeof header, samples, bytes) == 0;
 }
 
+/* The bucket of a duration, and the upper edge (exclusive) of a bucket. */
+static int s_hist_bucket(uint64_t ns)
+{
+    if (ns < AB_HIST_SUB)
+        return (int)ns;
+    int octave = 63 - __builtin_clzll(ns); /* >= 3 */
+    int sub = (int)((ns >> (octave - 3)) & (AB_HIST_SUB - 1));
+    int bucket = AB_HIST_SUB + (octave - 3) * AB_HIST_SUB + sub;
+    return bucket < AB_HIST_BUCKETS ? bucket : AB_HIST_BUCKETS - 1;
+}
+
+static uint64_t s_hist_upper_edge(int bucket)
+{
+    if (bucket < AB_HIST_SUB)
+        return (uint64_t)bucket + 1;
+    int octave = 3 + (bucket - AB_HIST_SUB) / AB_HIST_SUB, sub = (bucket - AB_HIST_SUB) % AB_HIST_SUB;
+    return (uint64_t)(AB_HIST_SUB + sub + 1) << (octave - 3);
+}
+
 static void s_record_duration(ab_source_t *self, uint64_t ns)
 {
+    int bucket = s_hist_bucket(ns);
     atomic_fetch_add_explicit(&self->callback_count, 1, memory_order_relaxed);
     uint64_t max = atomic_load_explicit(&self->callback_max_ns, memory_order_relaxed);
     if (ns > max)
         atomic_store_explicit(&self->callback_max_ns, ns, memory_order_relaxed);
-    int bucket = 0;
-    while (bucket < AB_HIST_BUCKETS - 1 && (ns >> (bucket + 1)) != 0)
-        bucket++;
     atomic_fetch_add_explicit(&self->callback_hist[bucket], 1, memory_order_relaxed);
 }
 
@@ -615,8 +635,10 @@ uint64_t ab_source_callback_percentile_ns(const ab_source_t *self, double p)
     uint64_t target = (uint64_t)ceil(p * (double)total), seen = 0;
     for (int b = 0; b < AB_HIST_BUCKETS; b++) {
         seen += atomic_load(&self->callback_hist[b]);
-        if (seen >= target)
-            return (uint64_t)1 << (b + 1); /* upper edge of the bucket */
+        if (seen >= target) { /* the bucket's upper edge, or the maximum when that is lower */
+            uint64_t edge = s_hist_upper_edge(b), max = atomic_load(&self->callback_max_ns);
+            return edge < max ? edge : max;
+        }
     }
     return atomic_load(&self->callback_max_ns);
 }

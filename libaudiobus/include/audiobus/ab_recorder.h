@@ -55,7 +55,7 @@ typedef struct {
     uint64_t overrun_frames, overrun_events; /* lost because the sender fell behind */
     uint64_t device_overflows;               /* input overflows the device reported */
     uint64_t callbacks;                      /* PortAudio callbacks; 0 for files and synth */
-    uint64_t callback_p99_ns, callback_p999_ns; /* upper bounds (power-of-two histogram) */
+    uint64_t callback_p99_ns, callback_p999_ns; /* upper bounds (histogram buckets 12.5% wide) */
     uint64_t callback_max_ns;                /* the callback's own time, measured inside it */
     double block_period_ns;                  /* of --block frames at the source's rate */
 } ab_recorder_stats_t;
