@@ -8,10 +8,18 @@
 
 static atomic_int s_stop_count;
 static atomic_bool s_stop_requested;
+static pid_t s_parent; /* the parent process at install time */
+static atomic_bool s_parent_death_seen;
 
-static void s_handler(int signo)
+static void s_handler(int signo, siginfo_t *info, void *context)
 {
-    (void)signo;
+    (void)signo, (void)context;
+    /* A parent that dies sends its children the parent-death signal (set
+     * by children.c) once for each of its threads that the kernel hands
+     * them to as it exits: repeats from a dead parent are one request. */
+    if (info && info->si_code == SI_USER && s_parent > 1 && info->si_pid == s_parent && getppid() != s_parent &&
+        atomic_exchange(&s_parent_death_seen, true))
+        return;
     if (atomic_fetch_add(&s_stop_count, 1) >= 1) {
         static const char msg[] = "audiobus: second signal, exiting now\n";
         (void)!write(2, msg, sizeof msg - 1);
@@ -23,7 +31,9 @@ void ab_signal_install(void)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = s_handler;
+    s_parent = getppid();
+    sa.sa_sigaction = s_handler;
+    sa.sa_flags = SA_SIGINFO;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);

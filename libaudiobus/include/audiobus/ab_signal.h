@@ -12,7 +12,9 @@ extern "C" {
 #endif
 
 /* Install handlers for SIGINT and SIGTERM, ignore SIGPIPE. Call once from
- * main before starting threads. [control-thread] */
+ * main before starting threads. The first signal asks for a clean stop, a
+ * second one exits at once; the repeated SIGTERMs a dying parent's
+ * parent-death signal brings count once. [control-thread] */
 AB_EXPORT void ab_signal_install(void);
 
 /* True once SIGINT or SIGTERM arrived (or ab_signal_request_stop ran).
