@@ -4,22 +4,33 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static atomic_int s_stop_count;
 static atomic_bool s_stop_requested;
 static pid_t s_parent; /* the parent process at install time */
-static atomic_bool s_parent_death_seen;
+static atomic_llong s_parent_signal_ns; /* when the parent's first stop signal came, 0: none */
+
+static long long s_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts); /* async-signal-safe */
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
 
 static void s_handler(int signo, siginfo_t *info, void *context)
 {
     (void)signo, (void)context;
     /* A parent that dies sends its children the parent-death signal (set
-     * by children.c) once for each of its threads that the kernel hands
-     * them to as it exits: repeats from a dead parent are one request. */
-    if (info && info->si_code == SI_USER && s_parent > 1 && info->si_pid == s_parent && getppid() != s_parent &&
-        atomic_exchange(&s_parent_death_seen, true))
-        return;
+     * by children.c) once for each of its threads the kernel hands them to
+     * as it exits, all within milliseconds: signals from the parent within
+     * a second of its first are that one request, not a second signal. */
+    if (info && info->si_code == SI_USER && s_parent > 1 && info->si_pid == s_parent) {
+        long long now = s_now_ns(), first = 0;
+        if (!atomic_compare_exchange_strong(&s_parent_signal_ns, &first, now) && now - first < 1000000000LL)
+            return;
+    }
     if (atomic_fetch_add(&s_stop_count, 1) >= 1) {
         static const char msg[] = "audiobus: second signal, exiting now\n";
         (void)!write(2, msg, sizeof msg - 1);

@@ -13,8 +13,9 @@ extern "C" {
 
 /* Install handlers for SIGINT and SIGTERM, ignore SIGPIPE. Call once from
  * main before starting threads. The first signal asks for a clean stop, a
- * second one exits at once; the repeated SIGTERMs a dying parent's
- * parent-death signal brings count once. [control-thread] */
+ * second one exits at once, except that signals from the parent process
+ * within 1 s of its first count once (a dying parent's parent-death
+ * signal comes once per thread it had). [control-thread] */
 AB_EXPORT void ab_signal_install(void);
 
 /* True once SIGINT or SIGTERM arrived (or ab_signal_request_stop ran).
