@@ -211,7 +211,7 @@ def through_broker(jack, target_ms):
     return r
 
 
-def broker_attempt(attempt):
+def broker_attempt():
     """direct, through-50 and through-150 on a fresh server; returns them and
     how many cycles the server stalled."""
     jack = Jack(256)
@@ -232,7 +232,7 @@ if PART == "broker":
     # checks failed is tried again on a new server, up to three times.
     for attempt in range(1, 4):
         mark = h.failure_mark()
-        direct, r50, r150, stalled = broker_attempt(attempt)
+        direct, r50, r150, stalled = broker_attempt()
         if h.failure_mark() == mark or stalled < 100 or attempt == 3:
             break
         h.set_aside_failures(mark, "attempt %d: the JACK server stalled for %d cycles; again on a new server"

@@ -277,8 +277,7 @@ static bool s_accept_block(ab_broker_t *self, const ab_block_t *block, zmq_msg_t
     if (!stream->history && self->history_seconds > 0)
         stream->history = ab_history_new(s_history_capacity(self, block));
     if (stream->seen_any) {
-        size_t held_len;
-        if (stream->history && ab_history_get(stream->history, block->seq, &held_len)) {
+        if (stream->history && ab_history_get(stream->history, block->seq, NULL)) {
             stream->duplicates++;
             return false;
         }

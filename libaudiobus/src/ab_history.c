@@ -112,7 +112,8 @@ const void *ab_history_get(ab_history_t *self, uint64_t seq, size_t *len)
     s_slot_t *slot = &self->slots[seq % self->capacity];
     if (!slot->used || slot->seq != seq)
         return NULL;
-    *len = slot->len;
+    if (len)
+        *len = slot->len;
     return slot->data;
 }
 

@@ -38,8 +38,8 @@ uint64_t ab_history_oldest(const ab_history_t *self);
 bool ab_history_put(ab_history_t *self, uint64_t seq, uint64_t frame0, uint32_t frames, const void *data,
                     size_t len);
 
-/* The bytes stored under seq, their count in *len, or NULL. Valid until
- * the next put or clear: copy them to send them. */
+/* The bytes stored under seq, their count in *len (len may be NULL), or
+ * NULL. Valid until the next put or clear: copy them to send them. */
 const void *ab_history_get(ab_history_t *self, uint64_t seq, size_t *len);
 
 /* The lowest held seq whose audio ends after frame `frame` (for "the last

@@ -4,20 +4,14 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "audiobus/ab_clock.h"
 
 static atomic_int s_stop_count;
 static atomic_bool s_stop_requested;
 static pid_t s_parent; /* the parent process at install time */
 static atomic_llong s_parent_signal_ns; /* when the parent's first stop signal came, 0: none */
-
-static long long s_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts); /* async-signal-safe */
-    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static void s_handler(int signo, siginfo_t *info, void *context)
 {
@@ -27,7 +21,7 @@ static void s_handler(int signo, siginfo_t *info, void *context)
      * as it exits, all within milliseconds: signals from the parent within
      * a second of its first are that one request, not a second signal. */
     if (info && info->si_code == SI_USER && s_parent > 1 && info->si_pid == s_parent) {
-        long long now = s_now_ns(), first = 0;
+        long long now = ab_clock_mono_ns(), first = 0; /* clock_gettime: async-signal-safe */
         if (!atomic_compare_exchange_strong(&s_parent_signal_ns, &first, now) && now - first < 1000000000LL)
             return;
     }

@@ -23,7 +23,6 @@
 typedef enum { KIND_PORTAUDIO, KIND_FILE, KIND_SYNTH } s_kind_t;
 typedef enum { SYNTH_SINE, SYNTH_NOISE, SYNTH_COUNTER, SYNTH_IMPULSE } s_synth_t;
 
-/* Log2 buckets of callback durations in ns: bucket b holds [2^b, 2^(b+1)). */
 /* The callback-time histogram: 8 buckets per octave (12.5% wide) above
  * 8 ns, so a percentile is known to within an eighth, not a factor of two. */
 #define AB_HIST_SUB 8
