@@ -432,8 +432,3 @@ void ab_mp_pack_cstr(msgpack_packer *pk, const char *s)
     msgpack_pack_str(pk, len);
     msgpack_pack_str_body(pk, s, len);
 }
-
-bool ab_mp_str_eq(const char *str, uint32_t len, const char *key)
-{
-    return strlen(key) == len && memcmp(str, key, len) == 0;
-}

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Maximum nesting depth ab_mp_skip() follows. */
 #define AB_MP_MAX_DEPTH 16
@@ -81,7 +82,12 @@ void ab_mp_pack_cstr(msgpack_packer *pk, const char *s);
 /* Pack a string key followed by nothing (the caller packs the value). */
 #define ab_mp_pack_key(pk, key) ab_mp_pack_cstr((pk), (key))
 
-/* True when the str at *str/len equals the NUL-terminated key. */
-bool ab_mp_str_eq(const char *str, uint32_t len, const char *key);
+/* True when the str at *str/len equals the NUL-terminated key. Inline:
+ * the decoders compare every field's key against literals, whose lengths
+ * the compiler then knows. */
+static inline bool ab_mp_str_eq(const char *str, uint32_t len, const char *key)
+{
+    return strlen(key) == len && memcmp(str, key, len) == 0;
+}
 
 #endif

@@ -141,6 +141,7 @@ struct ab_processor {
     ab_subscriber_t *subscriber;
     uint32_t backlog_ms;
     bool drop_pending;            /* blocks the worker's queue refused, as one gap */
+    unsigned unwoken;             /* records queued since the processing thread was last woken */
     uint64_t drop_frame0, drop_end;
     double repair_seconds;
 };
@@ -455,6 +456,31 @@ void ab_processor_destroy(ab_processor_t **self_p)
 
 /* ---- receive thread --------------------------------------------------------- */
 
+/* Blocks queued at most before the processing thread is woken, within one
+ * burst of received messages. */
+#define AB_HOST_WAKE_BATCH 8
+
+/* Wake the processing thread for the records queued since the last time.
+ * The receive thread calls it once a burst of received messages, so a
+ * burst costs one wake-up (a futex system call when the thread sleeps)
+ * rather than one a block; a lone block is woken for at once. */
+static void s_wake_worker(ab_processor_t *self)
+{
+    if (self->unwoken) {
+        self->unwoken = 0;
+        sem_post(&self->in_ready);
+    }
+}
+
+/* Count a queued record; wake early in a long burst or when the queue
+ * fills, so that the processing thread never idles beside a full queue. */
+static void s_note_queued(ab_processor_t *self)
+{
+    if (++self->unwoken >= AB_HOST_WAKE_BATCH ||
+        ab_ring_read_space(self->in_ring) > ab_ring_capacity(self->in_ring) / 2)
+        s_wake_worker(self);
+}
+
 /* Queue a record of frames lost for good for the processing thread. */
 static bool s_queue_gap(ab_processor_t *self, uint64_t frame0, uint64_t frames)
 {
@@ -466,7 +492,7 @@ static bool s_queue_gap(ab_processor_t *self, uint64_t frame0, uint64_t frames)
     if (ab_ring_write2(self->in_ring, &header, sizeof header, NULL, 0) != 0)
         return false;
     atomic_fetch_add(&self->lost_frames, frames);
-    sem_post(&self->in_ready);
+    s_note_queued(self);
     return true;
 }
 
@@ -501,7 +527,7 @@ static void s_queue_block(ab_processor_t *self, const ab_block_t *block)
                        self->plugin->name, block->seq, block->stream, dropped);
         return;
     }
-    sem_post(&self->in_ready);
+    s_note_queued(self);
 }
 
 static void s_repair_deliver(void *user, const ab_block_t *block)
@@ -617,6 +643,7 @@ static void *s_receiver(void *arg)
             continue;
         }
         ab_subscriber_poll(self->subscriber, ab_ring_read_space(self->out_ring) ? 1 : 5);
+        s_wake_worker(self);
         s_publish_results(self, pub);
     }
 done:
