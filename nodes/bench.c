@@ -30,7 +30,8 @@ enum {
     OPT_QUICK,
     OPT_SPEED,
     OPT_CAPACITY,
-    OPT_JACK
+    OPT_JACK,
+    OPT_INLINE
 };
 
 static const struct option s_options[] = {
@@ -49,6 +50,7 @@ static const struct option s_options[] = {
     {"speed", required_argument, NULL, OPT_SPEED},
     {"capacity", no_argument, NULL, OPT_CAPACITY},
     {"jack", no_argument, NULL, OPT_JACK},
+    {"inline", no_argument, NULL, OPT_INLINE},
     CLI_COMMON_OPTIONS,
     {NULL, 0, NULL, 0},
 };
@@ -57,6 +59,7 @@ static void s_help(void)
 {
     printf("usage: audiobus bench [--streams N] [--processors M] [--rate HZ] [--block FRAMES]\n"
            "                      [--duration S] [--runs K] [--speed X] [--capacity] [--jack]\n"
+           "                      [--inline]\n"
            "                      [--transport tcp|ipc] [--json] [--quick]\n\n"
            "Measures audiobus on this machine: starts a broker on free loopback ports (or uses\n"
            "--broker), N recorders of a synthetic signal paced in real time and M processors\n"
@@ -87,6 +90,8 @@ static void s_help(void)
            "                       that bench starts (period = --block; Debian's jackd2), and\n"
            "                       the table shows the audio callback's own time, measured\n"
            "                       inside it (p99.9, max, %% of the block period); real time only\n"
+           "  --inline             processors run the plugin on their receive thread\n"
+           "                       (audiobus process --inline): one wake-up less a block\n"
            "  --transport tcp|ipc  loopback TCP (default) or Unix domain sockets\n"
            "  --broker ENDPOINT    use this running broker instead of starting one\n"
            "  --json               print one JSON object with everything\n"
@@ -234,6 +239,7 @@ int cmd_bench(int argc_in, char **argv_in)
         case OPT_QUICK: quick = true; break;
         case OPT_CAPACITY: config.capacity = true; break;
         case OPT_JACK: config.jack = true; break;
+        case OPT_INLINE: config.inline_processing = true; break;
         case OPT_SPEED:
             if (!cli_parse_double(optarg, 0.01, 100000, &config.speed))
                 rc = cli_usage_error("bench", "bad --speed \"%s\" (expected 0.01..100000)", optarg);

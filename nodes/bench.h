@@ -27,6 +27,7 @@ typedef struct {
     bool baseline;
     bool capacity;           /* search the highest speed each kind keeps up with, without loss */
     bool jack;               /* recorders capture through PortAudio from a dummy JACK server */
+    bool inline_processing;  /* processors run the plugin on their receive thread (process --inline) */
     bench_transport_t transport;
     const char *broker;      /* a running broker's control endpoint; NULL: start one */
     const char *log_level;   /* the children's */

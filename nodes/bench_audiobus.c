@@ -157,6 +157,8 @@ static int s_start_processors(s_run_t *self, char *error, size_t error_len)
             s_add(&args, "--param", max_blocks);
             s_add(&args, "--name", name);
             s_add(&args, "--exit-at-end", NULL);
+            if (config->inline_processing)
+                s_add(&args, "--inline", NULL);
             s_add(&args, "--log-level", config->log_level);
             if (!bench_children_start(&self->children, "processor", name + strlen(self->prefix), config->exe,
                                       args.argv)) {

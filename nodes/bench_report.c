@@ -124,10 +124,10 @@ static void s_print_capture(const bench_run_t *runs, size_t n_runs)
 
 void bench_report_text(const bench_config_t *config, const bench_run_t *runs, size_t n_runs)
 {
-    printf("audiobus bench: %u stream(s) x %u processor(s), %u Hz, %u-frame blocks (f32 mono), %g s at %gx "
+    printf("audiobus bench: %u stream(s) x %u processor(s)%s, %u Hz, %u-frame blocks (f32 mono), %g s at %gx "
            "real time%s, %s, %u run(s)%s\n\n",
-           config->streams, config->processors, config->rate, config->block_frames, config->duration, config->speed,
-           config->jack ? ", captured through PortAudio from a dummy JACK server" : "", s_transport(config),
+           config->streams, config->processors, config->inline_processing ? " (inline)" : "", config->rate,
+           config->block_frames, config->duration, config->speed, config->jack ? ", captured through PortAudio from a dummy JACK server" : "", s_transport(config),
            config->runs, config->baseline ? " each, baseline and audiobus interleaved" : "");
     printf("%-12s %9s %9s %9s %9s %10s %9s %9s %6s %4s\n", "run", "p50 us", "p99 us", "p99.9 us", "max us",
            "deliv/s", "expected", "received", "lost", "ok");
@@ -223,11 +223,11 @@ static void s_print_json(json_t *root)
 
 static json_t *s_config_json(const bench_config_t *config)
 {
-    return json_pack("{s:i,s:i,s:i,s:i,s:f,s:f,s:i,s:b,s:b,s:b,s:s,s:s}", "streams", (int)config->streams,
+    return json_pack("{s:i,s:i,s:i,s:i,s:f,s:f,s:i,s:b,s:b,s:b,s:b,s:s,s:s}", "streams", (int)config->streams,
                      "processors", (int)config->processors, "rate", (int)config->rate, "block",
                      (int)config->block_frames, "duration", config->duration, "speed", config->speed, "runs",
                      (int)config->runs, "baseline", config->baseline, "capacity", config->capacity, "jack",
-                     config->jack, "transport", s_transport(config), "broker",
+                     config->jack, "inline", config->inline_processing, "transport", s_transport(config), "broker",
                      config->broker ? config->broker : "started");
 }
 
@@ -304,9 +304,9 @@ static int s_busiest(const bench_run_t *run, const char *role)
 
 void bench_report_capacity_text(const bench_config_t *config, const bench_run_t *runs, size_t n_runs)
 {
-    printf("audiobus bench --capacity: %u stream(s) x %u processor(s), %u Hz, %u-frame blocks (%u bytes, f32 mono), "
+    printf("audiobus bench --capacity: %u stream(s) x %u processor(s)%s, %u Hz, %u-frame blocks (%u bytes, f32 mono), "
            "%g s a step, %s; kept up = no block lost and >= %.0f%% of the offered rate taken\n\n",
-           config->streams, config->processors, config->rate, config->block_frames, config->block_frames * 4,
+           config->streams, config->processors, config->inline_processing ? " (inline)" : "", config->rate, config->block_frames, config->block_frames * 4,
            config->duration, s_transport(config), 100 * BENCH_KEEP_PACE);
     printf("%-9s %9s %12s %12s %9s %9s %9s %9s %9s %7s\n", "kind", "speed", "offered/s", "deliv/s", "lost",
            "in gaps", "p50 us", "p99 us", "hub CPU%", "kept up");

@@ -16,9 +16,10 @@
    publisher, and nothing of it reaches the stream. When the recorder ends
    its stream, every processor ends its output (the end marker after its
    last block, with the next seq and the end position) and each exits 0 by
-   itself.
+   itself. "lv" runs its plugin on its receive thread (--inline).
 2. A processor stopped by SIGTERM mid-stream ends its output as a recorder
    does: the wavwrite processor on it (--exit-at-end) exits 0 by itself.
+   The stopped processor runs --inline.
 3. A processor without --exit-at-end whose input ends ends its output and
    keeps running; stopped later, it sends no second end marker.
 """
@@ -151,7 +152,7 @@ raw_ctx.term()
 bp = h.Node(work, "bp", ["process", "--broker", ep, "--stream", "mic", "--plugin", "bandpass", "--name", "bp",
                          "--exit-at-end"])
 lv = h.Node(work, "lv", ["process", "--broker", ep, "--stream", "mic/bandpass", "--plugin", "level", "--name", "lv",
-                         "--param", "interval=0", "--exit-at-end"])
+                         "--param", "interval=0", "--exit-at-end", "--inline"])
 ww = h.Node(work, "ww", ["process", "--broker", ep, "--stream", "mic/bandpass/level", "--plugin", "wavwrite",
                          "--name", "ww", "--param", "path=" + wav, "--exit-at-end"])
 h.check(h.wait_linked(ep, ["bp", "lv", "ww"], timeout=30), "the three processors are linked",
@@ -236,7 +237,8 @@ except (OSError, ValueError) as e:
     h.check(False, "ww wrote a WAV file", str(e))
 
 # ---- 2. a processor stopped by SIGTERM ends its output --------------------------
-bq = h.Node(work, "bq", ["process", "--broker", ep, "--stream", "live", "--plugin", "bandpass", "--name", "bq"])
+bq = h.Node(work, "bq", ["process", "--broker", ep, "--stream", "live", "--plugin", "bandpass", "--name", "bq",
+                         "--inline"])
 wq_wav = os.path.join(work, "live.wav")
 wq = h.Node(work, "wq", ["process", "--broker", ep, "--stream", "live/bandpass", "--plugin", "wavwrite",
                          "--name", "wq", "--param", "path=" + wq_wav, "--exit-at-end"])

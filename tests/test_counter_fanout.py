@@ -1,5 +1,7 @@
 """Two processors registered before the recorder starts receive every block
-of a synth:counter stream from sequence 0, with no gap, bit-exact."""
+of a synth:counter stream from sequence 0, with no gap, bit-exact: p1 with
+its processing thread behind a queue, p2 with --inline (the plugin on the
+receive thread)."""
 import os
 import struct
 
@@ -10,7 +12,8 @@ broker, ep = h.start_broker(work)
 RATE, CHANNELS, SECONDS = 48000, 2, 3
 outs = [os.path.join(work, "p%d.wav" % i) for i in (1, 2)]
 procs = [h.Node(work, "p%d" % i, ["process", "--broker", ep, "--stream", "mic1", "--plugin", "wavwrite",
-                                   "--name", "p%d" % i, "--param", "path=" + outs[i - 1], "--exit-at-end"])
+                                   "--name", "p%d" % i, "--param", "path=" + outs[i - 1], "--exit-at-end"]
+                     + (["--inline"] if i == 2 else []))
          for i in (1, 2)]
 h.check(h.wait_linked(ep, ["p1", "p2"]), "processors linked before the recorder starts")
 

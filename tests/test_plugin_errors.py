@@ -93,15 +93,20 @@ h.check('"crash"' in out and plugin_path("crash") in out and "crashed" in out,
         "it says which plugin crashed, with its path", out[-800:])
 h.check("unaffected" in out, "and that the rest of the system is unaffected", out[-800:])
 
-fails = h.Node(work, "fails", ["process", "--broker", ep, "--stream", "mic1", "--plugin", plugin_path("fails"),
-                               "--name", "failer"])
-status = fails.wait(20)
-out = fails.output()
-h.check(status not in (0, None), "the failing processor exits non-zero", status, out[-800:])
-h.check("fails" in out and "disk quota exceeded" in out and "free some space" in out,
-        "it reports the plugin's own message, with the plugin's name", out[-800:])
-# fail() is an orderly stop: it says goodbye, so the broker forgets it at once.
-h.check(h.node_entry(ep, "failer") is None, "the failed processor left the listing", h.node_entry(ep, "failer"))
+# The same with the plugin on the receive thread (--inline), where a failure
+# must stop processing as well, without a processing thread to stop.
+for mode in ([], ["--inline"]):
+    what = " (inline)" if mode else ""
+    fails = h.Node(work, "fails" + what.strip(" ()"), ["process", "--broker", ep, "--stream", "mic1", "--plugin",
+                                                        plugin_path("fails"), "--name", "failer"] + mode)
+    status = fails.wait(20)
+    out = fails.output()
+    h.check(status not in (0, None), "the failing processor exits non-zero" + what, status, out[-800:])
+    h.check("fails" in out and "disk quota exceeded" in out and "free some space" in out,
+            "it reports the plugin's own message, with the plugin's name" + what, out[-800:])
+    # fail() is an orderly stop: it says goodbye, so the broker forgets it at once.
+    h.check(h.node_entry(ep, "failer") is None, "the failed processor left the listing" + what,
+            h.node_entry(ep, "failer"))
 
 # The broker still answers, and the good processor kept receiving through it
 # all: its block count grows across heartbeats, with no gap and nothing bad.

@@ -81,6 +81,7 @@ struct ab_processor {
     char stream[AB_STREAM_NAME_MAX + 1];
     char name[AB_STREAM_NAME_MAX + 1];
     bool exit_at_end;
+    bool inline_processing; /* the receive thread runs the plugin: no processing thread */
     int register_timeout_ms;
 
     ab_plugin_module_t module;
@@ -142,6 +143,7 @@ struct ab_processor {
     uint32_t backlog_ms;
     bool drop_pending;            /* blocks the worker's queue refused, as one gap */
     unsigned unwoken;             /* records queued since the processing thread was last woken */
+    ab_pub_t *pub;                /* the receive thread's publisher, while it runs */
     uint64_t drop_frame0, drop_end;
     double repair_seconds;
 };
@@ -341,6 +343,7 @@ ab_processor_t *ab_processor_new(void *zmq_ctx, const ab_processor_config_t *con
     snprintf(self->broker, sizeof self->broker, "%s", config->broker);
     snprintf(self->stream, sizeof self->stream, "%s", config->stream);
     self->exit_at_end = config->exit_at_end;
+    self->inline_processing = config->inline_processing;
     self->register_timeout_ms = config->register_timeout_ms > 0 ? config->register_timeout_ms : 5000;
 
     if (ab_plugin_module_load(&self->module, config->plugin, error, error_len) ||
@@ -360,6 +363,8 @@ ab_processor_t *ab_processor_new(void *zmq_ctx, const ab_processor_config_t *con
         return NULL;
     }
     size_t queue = config->queue_bytes ? config->queue_bytes : (16u << 20);
+    if (config->inline_processing)
+        queue = 4096; /* not used: blocks go to the plugin, not into a queue */
     self->in_ring = ab_ring_new(queue);
     self->out_ring = ab_ring_new(AB_HOST_OUT_QUEUE);
     self->log_ring = ab_ring_new(AB_HOST_LOG_QUEUE * sizeof(s_log_record_t));
@@ -481,6 +486,20 @@ static void s_note_queued(ab_processor_t *self)
         s_wake_worker(self);
 }
 
+static bool s_handle_record(ab_processor_t *self, const s_in_header_t *h, const uint8_t *samples);
+static void s_finish_processing(ab_processor_t *self);
+
+/* Inline processing: hand a record to the plugin on this thread, at once.
+ * Once processing is over (the end, or a failure) records are not looked
+ * at, as the processing thread stops reading its queue. */
+static void s_process_inline(ab_processor_t *self, const s_in_header_t *h, const uint8_t *samples)
+{
+    if (atomic_load(&self->worker_done) || atomic_load(&self->failed))
+        return;
+    if (!s_handle_record(self, h, samples) || atomic_load(&self->failed))
+        s_finish_processing(self);
+}
+
 /* Queue a record of frames lost for good for the processing thread. */
 static bool s_queue_gap(ab_processor_t *self, uint64_t frame0, uint64_t frames)
 {
@@ -489,10 +508,13 @@ static bool s_queue_gap(ab_processor_t *self, uint64_t frame0, uint64_t frames)
     header.type = AB_HOST_GAP_RECORD;
     header.frame0 = frame0;
     header.gap_frames = frames;
-    if (ab_ring_write2(self->in_ring, &header, sizeof header, NULL, 0) != 0)
+    if (self->inline_processing)
+        s_process_inline(self, &header, NULL);
+    else if (ab_ring_write2(self->in_ring, &header, sizeof header, NULL, 0) != 0)
         return false;
     atomic_fetch_add(&self->lost_frames, frames);
-    s_note_queued(self);
+    if (!self->inline_processing)
+        s_note_queued(self);
     return true;
 }
 
@@ -514,6 +536,10 @@ static void s_queue_block(ab_processor_t *self, const ab_block_t *block)
     header.bytes = (uint32_t)block->samples_len;
     header.type = (uint8_t)block->type;
     header.format = (uint8_t)block->format;
+    if (self->inline_processing) {
+        s_process_inline(self, &header, block->samples);
+        return;
+    }
     if (self->drop_pending ||
         ab_ring_write2(self->in_ring, &header, sizeof header, block->samples, block->samples_len) != 0) {
         uint64_t dropped = atomic_fetch_add(&self->dropped, 1) + 1;
@@ -622,6 +648,11 @@ static void *s_receiver(void *arg)
     ab_processor_t *self = arg;
     char error[512];
     ab_pub_t *pub = ab_pub_new(self->ctx, ab_node_data_in(self->node), 4096);
+    self->pub = pub;
+    if (self->inline_processing) { /* this thread is the processing thread */
+        self->worker_thread_id = pthread_self();
+        atomic_store(&self->worker_running, true);
+    }
     if (!pub) {
         s_host_fail(self, "cannot create the data sockets");
         goto done;
@@ -632,6 +663,8 @@ static void *s_receiver(void *arg)
     }
     int64_t flush_deadline = 0;
     for (;;) {
+        if (self->inline_processing && atomic_load(&self->stop_threads) && !atomic_load(&self->worker_done))
+            s_finish_processing(self);
         if (atomic_load(&self->stop_threads) && atomic_load(&self->worker_done)) {
             /* Let the last results out, for a bounded time. */
             if (!flush_deadline)
@@ -648,6 +681,7 @@ static void *s_receiver(void *arg)
     }
 done:
     ab_subscriber_close(self->subscriber);
+    self->pub = NULL;
     ab_pub_destroy(&pub);
     atomic_store(&self->receiver_done, true);
     return NULL;
@@ -692,7 +726,8 @@ static bool s_activate(ab_processor_t *self, const s_in_header_t *h)
 }
 
 /* Queue the end marker of every output, after the results published so
- * far. The receive thread is draining the queue: wait for room a while. */
+ * far. The receive thread drains the queue (or, inline, this thread
+ * does): wait for room a while. */
 static void s_queue_output_ends(ab_processor_t *self, uint32_t rate)
 {
     unsigned n = atomic_load(&self->n_outputs);
@@ -712,6 +747,8 @@ static void s_queue_output_ends(ab_processor_t *self, uint32_t rate)
                 atomic_fetch_add(&self->publish_drops, 1);
                 break;
             }
+            if (self->inline_processing && self->pub)
+                s_publish_results(self, self->pub); /* no other thread drains it */
             ab_clock_sleep_ms(1);
         }
     }
@@ -731,7 +768,7 @@ static void s_end_outputs(ab_processor_t *self, uint32_t rate)
         s_queue_output_ends(self, rate);
 }
 
-static void s_process_block(ab_processor_t *self, const s_in_header_t *h)
+static void s_process_block(ab_processor_t *self, const s_in_header_t *h, const uint8_t *samples)
 {
     if (!self->active || h->rate != self->format.rate || h->channels != self->format.channels ||
         h->format != self->format.raw_format)
@@ -742,7 +779,7 @@ static void s_process_block(ab_processor_t *self, const s_in_header_t *h)
         uint32_t n = h->frames - done;
         if (n > AB_HOST_MAX_FRAMES)
             n = AB_HOST_MAX_FRAMES;
-        const uint8_t *raw = self->raw + (size_t)done * h->channels * sample_size;
+        const uint8_t *raw = samples + (size_t)done * h->channels * sample_size;
         ab_convert_to_f32((ab_format_t)h->format, raw, self->f32, (size_t)n * h->channels);
         ab_plugin_block_t block = {
             .struct_size = sizeof block,
@@ -769,6 +806,49 @@ static void s_process_block(ab_processor_t *self, const s_in_header_t *h)
     atomic_store(&self->last_seq, h->seq); /* handed to the plugin: the broker's lag counts from here */
 }
 
+/* Hand one record of the input (a block, a gap or the end) to the plugin.
+ * Returns false when processing is over: the stream ended and the
+ * processor exits at its end. Processing thread. */
+static bool s_handle_record(ab_processor_t *self, const s_in_header_t *h, const uint8_t *samples)
+{
+    if (h->type == AB_HOST_GAP_RECORD) {
+        /* Audio lost for good: tell a plugin that can hear it. */
+        if (self->active && self->plugin->struct_size >= offsetof(ab_plugin_descriptor_t, gap) + sizeof(void *) &&
+            self->plugin->gap)
+            self->plugin->gap(self->instance, h->frame0, h->gap_frames);
+        return true;
+    }
+    if (h->type == AB_BLOCK_END) {
+        ab_log_info("stream %s ended at frame %" PRIu64 " (seq %" PRIu64 ")", self->stream, h->frame0, h->seq);
+        /* The run is over: the plugin flushes, the outputs end. A block
+         * after this (the recorder started again) activates it anew. */
+        self->input_end = h->frame0;
+        self->input_end_ns = h->time_ns;
+        s_end_outputs(self, h->rate);
+        return !self->exit_at_end;
+    }
+    if (h->type != AB_BLOCK_EVENT)
+        s_process_block(self, h, samples);
+    return true;
+}
+
+/* Processing is over (the end, a stop or a failure): deactivate the
+ * plugin; after a clean stop end the outputs, as a recorder does.
+ * Processing thread. */
+static void s_finish_processing(ab_processor_t *self)
+{
+    if (atomic_load(&self->failed)) {
+        if (self->active) {
+            self->plugin->deactivate(self->instance);
+            self->active = false;
+        }
+    } else {
+        s_end_outputs(self, self->format.rate);
+    }
+    atomic_store(&self->worker_running, false);
+    atomic_store(&self->worker_done, true);
+}
+
 static void *s_worker(void *arg)
 {
     ab_processor_t *self = arg;
@@ -790,38 +870,10 @@ static void *s_worker(void *arg)
         ab_ring_skip(self->in_ring, sizeof h);
         if (h.bytes)
             ab_ring_read(self->in_ring, self->raw, h.bytes);
-        if (h.type == AB_HOST_GAP_RECORD) {
-            /* Audio lost for good: tell a plugin that can hear it. */
-            if (self->active && self->plugin->struct_size >= offsetof(ab_plugin_descriptor_t, gap) + sizeof(void *) &&
-                self->plugin->gap)
-                self->plugin->gap(self->instance, h.frame0, h.gap_frames);
-            continue;
-        }
-        if (h.type == AB_BLOCK_END) {
-            ab_log_info("stream %s ended at frame %" PRIu64 " (seq %" PRIu64 ")", self->stream, h.frame0, h.seq);
-            /* The run is over: the plugin flushes, the outputs end. A block
-             * after this (the recorder started again) activates it anew. */
-            self->input_end = h.frame0;
-            self->input_end_ns = h.time_ns;
-            s_end_outputs(self, h.rate);
-            if (self->exit_at_end)
-                break;
-            continue;
-        }
-        if (h.type == AB_BLOCK_EVENT)
-            continue;
-        s_process_block(self, &h);
+        if (!s_handle_record(self, &h, self->raw))
+            break;
     }
-    if (atomic_load(&self->failed)) {
-        if (self->active) {
-            self->plugin->deactivate(self->instance);
-            self->active = false;
-        }
-    } else {
-        s_end_outputs(self, self->format.rate); /* a clean stop ends the outputs, as a recorder does */
-    }
-    atomic_store(&self->worker_running, false);
-    atomic_store(&self->worker_done, true);
+    s_finish_processing(self);
     return NULL;
 }
 
@@ -905,8 +957,9 @@ int ab_processor_run(ab_processor_t *self)
         return rc;
     for (unsigned i = 0; i < self->n_hello_outputs; i++)
         atomic_store(&self->outputs[i].accepted, true);
-    if (pthread_create(&self->worker, NULL, s_worker, self) != 0 ||
-        !(self->worker_started = true) || pthread_create(&self->receiver, NULL, s_receiver, self) != 0) {
+    if ((!self->inline_processing &&
+         (pthread_create(&self->worker, NULL, s_worker, self) != 0 || !(self->worker_started = true))) ||
+        pthread_create(&self->receiver, NULL, s_receiver, self) != 0) {
         ab_log_error("cannot start the processor's threads");
         return AB_ENOMEM;
     }
@@ -928,7 +981,8 @@ int ab_processor_run(ab_processor_t *self)
      * out: outputs declared last still need the broker's answer. */
     while (!atomic_load(&self->receiver_done))
         s_control_turn(self);
-    pthread_join(self->worker, NULL);
+    if (self->worker_started)
+        pthread_join(self->worker, NULL);
     self->worker_started = false;
     pthread_join(self->receiver, NULL);
     self->receiver_started = false;

@@ -39,6 +39,10 @@ typedef struct {
     int register_timeout_ms;         /* 0: 5000 */
     double backlog_seconds;          /* on joining, first the last seconds the broker holds */
     double repair_seconds;           /* how long a missing block is waited for; 0: 12 s */
+    bool inline_processing;          /* run the plugin on the receive thread (no processing
+                                        thread, no queue between them): one thread wake-up
+                                        less a block; a plugin slower than its stream then
+                                        holds up its own input, see the README */
 } ab_processor_config_t;
 
 /* Load the plugin, check its parameters, create an instance, connect.
