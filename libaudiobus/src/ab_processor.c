@@ -537,7 +537,14 @@ static void s_queue_block(ab_processor_t *self, const ab_block_t *block)
     header.type = (uint8_t)block->type;
     header.format = (uint8_t)block->format;
     if (self->inline_processing) {
-        s_process_inline(self, &header, block->samples);
+        /* raw reaches the plugin aligned, as from the queue: the samples
+         * sit at any offset of the received message. */
+        const uint8_t *samples = block->samples;
+        if ((uintptr_t)samples % 8 && block->samples_len <= AB_BLOCK_MAX_SAMPLE_BYTES) {
+            memcpy(self->raw, samples, block->samples_len);
+            samples = self->raw;
+        }
+        s_process_inline(self, &header, samples);
         return;
     }
     if (self->drop_pending ||

@@ -17,6 +17,8 @@
  * call on the same instance": the host calls activate() and deactivate()
  * from its processing thread, just before the first block of a stream (or
  * of a new stream shape) and after the last, so they may allocate and block.
+ * (With `audiobus process --inline` the processing thread is the one that
+ * receives the blocks; nothing else changes for the plugin.)
  *
  * The host pointer given to create() stays valid until destroy(); error
  * buffers are never NULL and error_len is at least 1. Integer samples are
@@ -104,7 +106,7 @@ typedef struct {
     uint64_t frame0;       /* index of the first frame since the stream began */
     int64_t time_ns;       /* capture time of frame0, ns since the Unix epoch */
     const float *samples;  /* frames * channels, interleaved, converted to f32 */
-    const void *raw;       /* the same samples exactly as on the wire */
+    const void *raw;       /* the same samples exactly as on the wire, 8-byte aligned */
     uint32_t raw_format;   /* AB_PLUGIN_FORMAT_* of raw */
     uint32_t raw_bytes;
 } ab_plugin_block_t;

@@ -1,0 +1,74 @@
+"""A processor run --inline (its plugin on its receive thread) that is far
+slower than its stream holds up only itself.
+
+A synth:counter stream of 7500 blocks (40 s of 48 kHz audio in 256-frame
+blocks, sent at 20x real time) goes to two processors linked before it
+starts: "fast" (wavwrite, the default queued mode) and "slow" (the latency
+plugin with delay_factor=1 and --inline: process() sleeps one block period,
+5.3 ms, per block, so it takes ~190 blocks/s of the 3750 offered). Checks:
+the fast processor writes every sample bit-exact and reports no loss; the
+broker relays every block without a gap; the recorder is not held up (it
+finishes in a few seconds, not the 40 the slow plugin would need); the slow
+processor is listed as behind (its `lag`) yet alive and linked, its
+heartbeats answered from its control thread; and a SIGTERM stops it cleanly
+(exit 0, in seconds) although its plugin is busy and blocks are still
+waiting for it.
+
+usage: test_inline_slow.py --bin PATH/TO/audiobus --latency-plugin PATH/TO/latency.so
+"""
+import os
+import struct
+import sys
+import time
+
+import harness as h
+
+work = h.setup()
+LATENCY_SO = sys.argv[sys.argv.index("--latency-plugin") + 1]
+RATE, BLOCK, AUDIO_SECONDS, SPEED = 48000, 256, 40, 20
+BLOCKS = RATE * AUDIO_SECONDS // BLOCK
+
+broker, ep = h.start_broker(work)
+wav = os.path.join(work, "fast.wav")
+fast = h.Node(work, "fast", ["process", "--broker", ep, "--stream", "mic", "--plugin", "wavwrite", "--name", "fast",
+                             "--param", "path=" + wav, "--exit-at-end"])
+slow = h.Node(work, "slow", ["process", "--broker", ep, "--stream", "mic", "--plugin", LATENCY_SO, "--name", "slow",
+                             "--inline", "--param", "delay_factor=1",
+                             "--param", "path=" + os.path.join(work, "slow.txt")])
+h.check(h.wait_linked(ep, ["fast", "slow"]), "processors linked before the recorder starts")
+
+started = time.monotonic()
+status, out, err = h.run(["record", "--broker", ep, "--stream", "mic", "--source", "synth:counter", "--rate",
+                          str(RATE), "--block", str(BLOCK), "--duration", str(AUDIO_SECONDS), "--speed", str(SPEED)],
+                         timeout=60)
+took = time.monotonic() - started
+h.check(status == 0, "recorder exits 0", status, err[-800:])
+h.check(took < AUDIO_SECONDS / 2, "the recorder was not held up by the slow processor", "%.1f s" % took)
+h.check(fast.wait(30) == 0, "the fast processor exits 0 at the end of the stream", fast.output()[-1500:])
+
+rate, channels, fmt, raw = h.read_wav(wav)
+samples = struct.unpack("<%df" % (len(raw) // 4), raw)
+h.check(len(samples) == BLOCKS * BLOCK, "the fast processor got every sample", len(samples), BLOCKS * BLOCK)
+bad = [k for k, v in enumerate(samples) if v != float(k & 0xFFFFFF)]
+h.check(not bad, "bit-exact: sample k carries k (first mismatches)", bad[:5])
+fast_out = fast.output()
+h.check("lost in transit 0" in fast_out and "dropped (queue full) 0" in fast_out, "the fast processor lost nothing",
+        fast_out[-600:])
+
+stream = h.stream_entry(ep, "mic")
+h.check(stream is not None and stream["gaps"] == 0 and stream["blocks"] == BLOCKS + 1,
+        "the broker relayed every block and the end marker, without a gap", stream)
+
+# The slow one is still working through its input, and says so.
+h.check(h.wait_for(lambda: (h.node_entry(ep, "slow") or {}).get("lag", 0) > 1000, 5),
+        "the slow processor is listed as far behind", h.node_entry(ep, "slow"))
+time.sleep(2.5)  # more than two heartbeats
+entry = h.node_entry(ep, "slow")
+h.check(entry is not None and entry.get("linked"), "and is still listed and linked", entry)
+h.check(slow.proc.poll() is None, "the slow processor still runs")
+
+stop_started = time.monotonic()
+status = slow.stop(timeout=20)
+h.check(status == 0, "SIGTERM stops the busy inline processor with exit 0", status, slow.output()[-1500:])
+h.check(time.monotonic() - stop_started < 10, "within seconds", "%.1f s" % (time.monotonic() - stop_started))
+h.finish()
