@@ -14,6 +14,14 @@ heartbeats answered from its control thread; and a SIGTERM stops it cleanly
 (exit 0, in seconds) although its plugin is busy and blocks are still
 waiting for it.
 
+Then, on a new broker, an inline processor whose backlog outgrows the
+ZeroMQ queues (56250 blocks sent at 100x real time; it takes ~1900 blocks/s,
+delay_factor=0.1; the broker's queue for it holds 4096 blocks and its
+socket 16384): the broker drops blocks for it, and every block is still
+accounted for - processed, or reported lost for good (stats `processed` +
+`gaps` = every block sent, `gaps` > 0, the loss in its log); its plugin
+hears the lost audio as gap() calls covering exactly the missing frames.
+
 usage: test_inline_slow.py --bin PATH/TO/audiobus --latency-plugin PATH/TO/latency.so
 """
 import os
@@ -71,4 +79,50 @@ stop_started = time.monotonic()
 status = slow.stop(timeout=20)
 h.check(status == 0, "SIGTERM stops the busy inline processor with exit 0", status, slow.output()[-1500:])
 h.check(time.monotonic() - stop_started < 10, "within seconds", "%.1f s" % (time.monotonic() - stop_started))
+broker.stop()
+
+# ---- 2. a backlog beyond the queues: lost, but never silently ------------------
+SPEED2, SECONDS2 = 100, 300
+BLOCKS2 = RATE * SECONDS2 // BLOCK
+broker2, ep2 = h.start_broker(work, "broker2")
+lat_path = os.path.join(work, "behind.txt")
+behind = h.Node(work, "behind", ["process", "--broker", ep2, "--stream", "mic", "--plugin", LATENCY_SO, "--name",
+                                 "behind", "--inline", "--repair-timeout", "1", "--param", "delay_factor=0.1",
+                                 "--param", "path=" + lat_path])
+h.check(h.wait_linked(ep2, ["behind"]), "the inline processor linked before the recorder starts")
+status, out, err = h.run(["record", "--broker", ep2, "--stream", "mic", "--source", "synth:sine", "--rate",
+                          str(RATE), "--block", str(BLOCK), "--duration", str(SECONDS2), "--speed", str(SPEED2)],
+                         timeout=120)
+h.check(status == 0, "recorder exits 0", status, err[-800:])
+
+
+def accounted():
+    stats = (h.node_entry(ep2, "behind") or {}).get("stats", {})
+    return stats.get("processed", 0) + stats.get("gaps", 0)
+
+
+h.wait_for(lambda: accounted() >= BLOCKS2, 90, interval=0.5)
+stats = (h.node_entry(ep2, "behind") or {}).get("stats", {})
+h.check(stats.get("gaps", 0) > 0, "the broker dropped blocks for the inline processor: lost for good", stats)
+h.check(stats.get("processed", 0) + stats.get("gaps", 0) == BLOCKS2,
+        "every block is processed or reported lost (processed + gaps = blocks sent)", stats, BLOCKS2)
+h.check(stats.get("lost_frames", 0) == stats.get("gaps", 0) * BLOCK, "the frames reported lost are the lost blocks'",
+        stats)
+status = behind.stop(timeout=30)
+out = behind.output()
+h.check(status == 0, "it stops with exit 0", status, out[-1500:])
+h.check("lost for good" in out, "its log says which audio was lost", out[-1500:])
+# The plugin heard the loss: its gap() calls cover exactly the frames lost,
+# and they lie where no processed block was.
+try:
+    with open(lat_path) as f:
+        heard_blocks = sum(1 for line in f if line.strip())
+    with open(lat_path + ".gaps") as f:
+        heard_gaps = [tuple(int(v) for v in line.split()) for line in f if line.strip()]
+except OSError as e:
+    h.check(False, "the plugin wrote its latencies and gaps", str(e))
+else:
+    h.check(heard_blocks == stats.get("processed"), "the plugin saw every processed block", heard_blocks, stats)
+    h.check(sum(n for _, n in heard_gaps) == stats.get("lost_frames"), "gap() covered exactly the frames lost",
+            sum(n for _, n in heard_gaps), stats.get("lost_frames"))
 h.finish()

@@ -63,7 +63,9 @@ void ab_repair_hold_for_backlog(ab_repair_t *self, int64_t now_ns);
 void ab_repair_request_backlog(ab_repair_t *self, uint32_t backlog_ms, int64_t now_ns);
 
 /* The receiver's subscriptions were made again (its data connection was
- * remade): ask for everything from the next expected block on. Blocks
+ * remade), or it has heard nothing for a while (blocks, the last ones of a
+ * stream included, may have been dropped for it): ask for everything from
+ * the next expected block on. Blocks
  * published while the connection was down - a stream's tail and its end
  * marker included - then arrive even when no later live block reveals the
  * gap; what the broker no longer holds is reported lost as usual (through

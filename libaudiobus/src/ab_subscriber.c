@@ -16,6 +16,11 @@
 #include "audiobus/ab_log.h"
 
 #define AB_SUB_HWM 16384
+/* Quiet this long after a block, the subscriber asks the broker once for
+ * anything after it: the last blocks of a stream (its end marker too) can
+ * be dropped on their way to a subscriber that fell behind, and no later
+ * block would reveal them as missing. */
+#define AB_SUB_TAIL_PROBE_NS (1000 * 1000000LL)
 
 struct ab_subscriber {
     void *ctx;
@@ -32,6 +37,8 @@ struct ab_subscriber {
     uint64_t session; /* the session whose link and replay topics are subscribed */
     bool backlog_requested;
     uint64_t links_seen; /* the node's link confirmations already acted on */
+    int64_t last_block_ns; /* when the last block came; 0: none yet */
+    bool tail_probed;      /* asked for what follows it since */
     ab_log_limiter_t bad_limiter;
 
     atomic_bool linked;
@@ -224,7 +231,9 @@ static void s_receive_blocks(ab_subscriber_t *self)
                                rc ? ab_strerror(rc) : "topic and stream do not match");
             } else {
                 atomic_fetch_add(&self->received, 1);
-                ab_repair_push(self->repair, &block, ab_clock_mono_ns());
+                self->last_block_ns = ab_clock_mono_ns();
+                self->tail_probed = false;
+                ab_repair_push(self->repair, &block, self->last_block_ns);
             }
         }
         zmq_msg_close(&topic);
@@ -259,7 +268,12 @@ void ab_subscriber_poll(ab_subscriber_t *self, int timeout_ms)
         if (items[0].revents & ZMQ_POLLIN)
             s_receive_blocks(self);
     }
-    ab_repair_tick(self->repair, ab_clock_mono_ns());
+    int64_t now = ab_clock_mono_ns();
+    if (self->last_block_ns && !self->tail_probed && now - self->last_block_ns > AB_SUB_TAIL_PROBE_NS) {
+        ab_repair_catch_up(self->repair, now);
+        self->tail_probed = true;
+    }
+    ab_repair_tick(self->repair, now);
     atomic_store(&self->pending, ab_repair_pending(self->repair));
     atomic_store(&self->repaired, ab_repair_repaired(self->repair));
     atomic_store(&self->duplicates, ab_repair_duplicates(self->repair));
