@@ -159,9 +159,18 @@ ab_broker_t *ab_broker_new(const ab_broker_config_t *config, char *error, size_t
      * in the high bits. */
     self->next_session = (uint64_t)(ab_clock_wall_ns() / 1000000000) << 20;
 
+    /* One libzmq I/O thread per socket: relaying to many processors keeps
+     * an I/O thread busy, and on a shared one the control socket's traffic
+     * (heartbeats, registrations, replay answers) queued behind it for
+     * seconds, long enough for nodes to take the broker for dead. */
+    zmq_ctx_set(self->ctx, ZMQ_IO_THREADS, 3);
     self->router = zmq_socket(self->ctx, ZMQ_ROUTER);
     self->xsub = zmq_socket(self->ctx, ZMQ_XSUB);
     self->xpub = zmq_socket(self->ctx, ZMQ_XPUB);
+    uint64_t control_thread = 1, inbound_thread = 2, outbound_thread = 4; /* bit masks */
+    zmq_setsockopt(self->router, ZMQ_AFFINITY, &control_thread, sizeof control_thread);
+    zmq_setsockopt(self->xsub, ZMQ_AFFINITY, &inbound_thread, sizeof inbound_thread);
+    zmq_setsockopt(self->xpub, ZMQ_AFFINITY, &outbound_thread, sizeof outbound_thread);
     int hwm = config->subscriber_hwm > 0 ? config->subscriber_hwm : 4096;
     zmq_setsockopt(self->xpub, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(self->xsub, ZMQ_RCVHWM, &hwm, sizeof hwm);
