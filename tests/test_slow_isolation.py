@@ -13,9 +13,11 @@ shows no gap; the slow processor received every block too (nothing lost in
 transit) but dropped blocks from its own full queue, and says so (stats
 `dropped` > 0, log "is behind"), and `ls` shows the work it still has queued
 as its `lag`. And the normal processor's p99
-capture-to-plugin latency is within 1.5x of what it is alone, or at most two
-block periods (10.7 ms) more: a slow processor that held it up would add
-its own 53 ms per block.
+capture-to-plugin latency is within 1.5x of what it is alone, or at most five
+block periods (26.7 ms) more: a slow processor that held it up would add
+its own 53 ms per block, and more with every block (it would fall behind);
+two block periods proved too tight for this VM's noisy spells (a p99 of
+21 ms against 9 ms alone, with a 47 ms p99 alone in another round).
 
 Latency tails on this 2-vCPU VM are dominated by scheduling noise (vCPU
 stalls, other jobs on the same cores): a single run's p99 can move several
@@ -43,8 +45,8 @@ ROUNDS = int(os.environ.get("AUDIOBUS_ISOLATION_ROUNDS", "3"))
 P99_RATIO_MAX = 1.5
 # A sub-millisecond p99 can move by half on a 2-core VM with nothing wrong;
 # a slow processor that held the normal one up would add at least its own
-# delay (10 block periods per block, 53 ms): two block periods tell them apart.
-P99_ADDED_MAX_US = 2 * BLOCK * 1e6 / RATE
+# delay (10 block periods per block, 53 ms): five block periods tell them apart.
+P99_ADDED_MAX_US = 5 * BLOCK * 1e6 / RATE
 
 
 def percentile(sorted_values, q):
@@ -171,6 +173,6 @@ if h.check("A" in med and "B" in med, "latencies measured in both kinds of run")
           % (ratio, P99_RATIO_MAX, added_us, P99_ADDED_MAX_US))
     if not h.skip_if_sanitized("median p99 B <= 1.5 x A"):
         h.check(ratio <= P99_RATIO_MAX or added_us <= P99_ADDED_MAX_US,
-                "the slow processor does not delay the normal one: median p99 B <= 1.5 x A or at most two block "
+                "the slow processor does not delay the normal one: median p99 B <= 1.5 x A or at most five block "
                 "periods more", round(med["B"][1]), round(med["A"][1]), round(ratio, 2))
 h.finish()
