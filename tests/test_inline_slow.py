@@ -113,7 +113,7 @@ out = behind.output()
 h.check(status == 0, "it stops with exit 0", status, out[-1500:])
 h.check("lost for good" in out, "its log says which audio was lost", out[-1500:])
 # The plugin heard the loss: its gap() calls cover exactly the frames lost,
-# and they lie where no processed block was.
+# and it saw every processed block.
 try:
     with open(lat_path) as f:
         heard_blocks = sum(1 for line in f if line.strip())

@@ -278,13 +278,15 @@ static void s_wait_delivered(ab_recorder_t *self, ab_pub_t *pub, uint64_t end_se
             unanswered = 0;
         } else if (++unanswered >= AB_DELIVERY_UNANSWERED) {
             ab_log_warn("the broker does not answer: it may not have received the last blocks of %s (up to its "
-                        "end marker, seq %" PRIu64 ")",
+                        "end marker, seq %" PRIu64 "); `audiobus ls` shows the stream's last_seq, and its processors "
+                        "report what they did not get",
                         self->stream, end_seq);
             return;
         }
         if (ab_clock_mono_ns() > deadline) {
             ab_log_error("after %d s the broker holds %s only up to seq %" PRIu64 ": blocks %" PRIu64 "..%" PRIu64
-                         " (the end marker included) are lost unless they still arrive",
+                         " (the end marker included) are lost unless they still arrive; the broker cannot keep "
+                         "up: give it fewer processors or streams, or faster hosts",
                          AB_DELIVERY_WAIT_MS / 1000, self->stream, newest, newest + 1, end_seq);
             return;
         }
