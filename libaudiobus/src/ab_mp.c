@@ -128,7 +128,9 @@ int ab_mp_read_str_copy(ab_mp_reader_t *r, char *dest, size_t cap)
         return (size_t)len + 1 > cap ? AB_ETOOBIG : AB_ERANGE;
     }
     memcpy(dest, s, len);
-    dest[len] = '\0';
+    /* The rest zeroed too: a key sent twice leaves nothing of its first
+     * value behind, and equal strings are equal buffers. */
+    memset(dest + len, 0, cap - len);
     return 0;
 }
 

@@ -39,7 +39,8 @@ int ab_mp_read_map(ab_mp_reader_t *r, uint32_t *count);
 int ab_mp_read_array(ab_mp_reader_t *r, uint32_t *count);
 /* A str (not copied): *str points into the message, *len its length. */
 int ab_mp_read_str(ab_mp_reader_t *r, const char **str, uint32_t *len);
-/* A str copied into dest (capacity cap incl. NUL); AB_ETOOBIG if longer. */
+/* A str copied into dest (capacity cap incl. NUL), the rest of dest zeroed;
+ * AB_ETOOBIG if longer. */
 int ab_mp_read_str_copy(ab_mp_reader_t *r, char *dest, size_t cap);
 int ab_mp_read_bin(ab_mp_reader_t *r, const uint8_t **bin, uint32_t *len);
 /* Any non-negative integer. */
