@@ -70,11 +70,17 @@ CLIENT = "ablat"
 
 
 class Jack:
-    """A dummy JACK server of this test's own, named uniquely, stopped by PID."""
+    """A dummy JACK server of this test's own, stopped by PID. Named by the
+    test part and period, not the PID: JACK keeps at most 8 servers in its
+    registry (/dev/shm/jack-shm-registry) and frees the entry of a server
+    that did not exit cleanly (the stall part's, stopped mid-cycle) only for
+    a server of the same name; with names unique per run, every run left
+    one entry behind and the ninth run found "Too many servers already
+    active"."""
 
     def __init__(self, period):
         self.period = period
-        self.name = "ab-latency-%d-%d" % (os.getpid(), period)
+        self.name = "ab-latency-%s-%d" % (PART, period)
         self.env = {"JACK_DEFAULT_SERVER": self.name, "JACK_NO_AUDIO_RESERVATION": "1"}
         self.log = open(os.path.join(work, "jackd-%d.txt" % period), "w")
         self.proc = subprocess.Popen(["jackd", "-n", self.name, "-d", "dummy", "-r", str(RATE), "-p", str(period)],
