@@ -253,8 +253,13 @@ if PART == "broker":
                                                      added * 1000.0 / RATE, r["frames"]["max"] - r["frames"]["min"]),
                   flush=True)
             if r["disturbed"]:
-                h.check(target / 2 <= added <= 2 * target + 4 * 256,
-                        "added latency about the play target (disturbed run)", target_ms, added, target)
+                # Only a bound above: the player drops what is beyond twice
+                # its target. Below the target, anything goes on a disturbed
+                # run: cycles JACK skipped before the recorder lose frames
+                # that no one counts, and the round trip looks that much
+                # shorter (seen under TSan: 1024 frames for a 2400 target).
+                h.check(added <= 2 * target + 4 * 256,
+                        "added latency within the player's bound (disturbed run)", target_ms, added, target)
                 continue
             h.check(abs(added - target) <= 2 * 256, "added latency is the play target, within two blocks",
                     target_ms, added, target)
