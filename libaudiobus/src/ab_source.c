@@ -76,6 +76,10 @@ struct ab_source {
     atomic_uint_fast64_t callback_count;
     atomic_uint_fast64_t callback_max_ns;
     atomic_uint_fast64_t callback_hist[AB_HIST_BUCKETS];
+    /* when the last callback started and how long its chunk lasts: the
+     * reader sleeps until the next one is due rather than being woken */
+    atomic_int_fast64_t callback_started_ns;
+    atomic_int_fast64_t callback_chunk_ns;
     atomic_bool finished;
     atomic_bool stop;
 };
@@ -120,7 +124,10 @@ static void s_record_duration(ab_source_t *self, uint64_t ns)
 }
 
 /* The PortAudio callback: copy into the ring and return. No allocation,
- * lock, log, ZeroMQ or msgpack here; sem_post is a non-blocking wake-up. */
+ * lock, log, ZeroMQ, msgpack or system call here: the reader is not woken
+ * (a sem_post is a futex call, and waking a thread on the other CPU costs
+ * a VM an exit to the hypervisor: it set this callback's worst times), it
+ * sleeps until the next callback is due (ab_source_wait()). */
 static int s_pa_callback(const void *input, void *output, unsigned long frame_count,
                          const PaStreamCallbackTimeInfo *time_info, PaStreamCallbackFlags flags, void *user)
 {
@@ -155,9 +162,13 @@ static int s_pa_callback(const void *input, void *output, unsigned long frame_co
     }
     self->produced_frames = frame0 + frames;
     atomic_store_explicit(&self->frames, self->produced_frames, memory_order_release);
-    if (last)
+    atomic_store_explicit(&self->callback_chunk_ns, (int64_t)frame_count * 1000000000 / self->rate,
+                          memory_order_relaxed);
+    atomic_store_explicit(&self->callback_started_ns, started, memory_order_release);
+    if (last) {
         atomic_store(&self->finished, true);
-    sem_post(&self->data_ready);
+        sem_post(&self->data_ready); /* once, at the end */
+    }
     s_record_duration(self, (uint64_t)(ab_clock_mono_ns() - started));
     return last ? paComplete : paContinue;
 }
@@ -597,10 +608,33 @@ int ab_source_read(ab_source_t *self, ab_source_chunk_t *chunk, void *samples, s
     return 0;
 }
 
+/* After a callback is due, how long its chunk is looked for; and how often
+ * again when it is late. */
+#define AB_SOURCE_DUE_SLACK_NS 150000
+#define AB_SOURCE_LATE_POLL_NS 500000
+
+/* A device source: sleep until the next callback's chunk should be in the
+ * ring (the last one's start + its duration + a little), up to timeout_ms.
+ * The callback does not wake the reader, see s_pa_callback(). */
+static void s_wait_for_callback(ab_source_t *self, int timeout_ms)
+{
+    int64_t now = ab_clock_mono_ns();
+    int64_t last = atomic_load_explicit(&self->callback_started_ns, memory_order_acquire);
+    int64_t due = last + atomic_load_explicit(&self->callback_chunk_ns, memory_order_relaxed) + AB_SOURCE_DUE_SLACK_NS;
+    if (!last || due <= now)
+        due = now + AB_SOURCE_LATE_POLL_NS;
+    int64_t limit = now + (int64_t)timeout_ms * 1000000;
+    ab_clock_sleep_until(due < limit ? due : limit);
+}
+
 void ab_source_wait(ab_source_t *self, int timeout_ms)
 {
     if (ab_ring_read_space(self->ring) > 0)
         return;
+    if (self->kind == KIND_PORTAUDIO && !atomic_load(&self->finished)) {
+        s_wait_for_callback(self, timeout_ms);
+        return;
+    }
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_nsec += (long)timeout_ms * 1000000;

@@ -75,7 +75,9 @@ AB_EXPORT bool ab_source_finished(const ab_source_t *self);
  * size). Returns 0, AB_EEMPTY when none is waiting. [sender-thread] */
 AB_EXPORT int ab_source_read(ab_source_t *self, ab_source_chunk_t *chunk, void *samples, size_t cap);
 
-/* Wait up to timeout_ms for a chunk (or the end). [sender-thread] */
+/* Wait up to timeout_ms for a chunk (or the end). A device source is not
+ * woken by its callback: this sleeps until the next callback is due (and
+ * 150 us more), so a chunk is read at most that late. [sender-thread] */
 AB_EXPORT void ab_source_wait(ab_source_t *self, int timeout_ms);
 
 /* Frames dropped because the ring was full, and how many times. */
