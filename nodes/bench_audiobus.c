@@ -247,28 +247,6 @@ static void s_read_recorder_stats(s_run_t *self, bench_run_t *run)
     }
 }
 
-/* Wait for every recorder and processor to exit on its own (the processors
- * at the stream's end), up to the duration plus a margin. */
-static bool s_wait_nodes(s_run_t *self)
-{
-    int64_t deadline = ab_clock_mono_ns() + (int64_t)((self->config->duration + 20) * 1e9);
-    for (;;) {
-        bench_children_poll(&self->children, 20);
-        bool running = false;
-        for (uint32_t i = 0; i < self->children.n; i++) {
-            bench_child_t *node = &self->children.nodes[i];
-            if (node != self->broker_node && node != self->jack_node && node->pid > 0)
-                running = true;
-            if (self->children.nodes[i].status > 0)
-                return false;
-        }
-        if (!running)
-            return true;
-        if (ab_clock_mono_ns() > deadline || ab_signal_stop_requested())
-            return false;
-    }
-}
-
 int bench_audiobus_run(const bench_config_t *config, bench_run_t *run, char *error, size_t error_len)
 {
     static s_run_t self; /* large: kept off the stack */
@@ -292,9 +270,10 @@ int bench_audiobus_run(const bench_config_t *config, bench_run_t *run, char *err
         bench_children_mark_start(&self.children);
         rc = s_start_recorders(&self, error, error_len);
     }
-    if (rc == 0 && !s_wait_nodes(&self)) {
-        snprintf(error, error_len, "a node failed (said above), or they did not finish within the duration + 20 s, or bench was stopped");
-        rc = AB_ETIMEOUT;
+    if (rc == 0) {
+        /* the processors exit at the stream's end */
+        const bench_child_t *services[] = {self.broker_node, self.jack_node};
+        rc = bench_children_wait_finished(&self.children, services, 2, config->duration + 20, error, error_len);
     }
     double seconds = (double)(ab_clock_mono_ns() - start) / 1e9;
     if (self.broker_node)

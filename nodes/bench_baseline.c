@@ -127,25 +127,6 @@ static int s_start_nodes(s_run_t *self, char *error, size_t error_len)
     return 0;
 }
 
-static bool s_wait_nodes(s_run_t *self)
-{
-    int64_t deadline = ab_clock_mono_ns() + (int64_t)((self->config->duration + 30) * 1e9);
-    for (;;) {
-        bench_children_poll(&self->children, 20);
-        bool running = false;
-        for (uint32_t i = 0; i < self->children.n; i++) {
-            if (&self->children.nodes[i] != self->relay && self->children.nodes[i].pid > 0)
-                running = true;
-            if (self->children.nodes[i].status > 0)
-                return false;
-        }
-        if (!running)
-            return true;
-        if (ab_clock_mono_ns() > deadline || ab_signal_stop_requested())
-            return false;
-    }
-}
-
 int bench_baseline_run(const bench_config_t *config, bench_run_t *run, char *error, size_t error_len)
 {
     static s_run_t self; /* large: kept off the stack */
@@ -162,9 +143,9 @@ int bench_baseline_run(const bench_config_t *config, bench_run_t *run, char *err
     int64_t start = ab_clock_mono_ns();
     if (rc == 0)
         rc = s_start_nodes(&self, error, error_len);
-    if (rc == 0 && !s_wait_nodes(&self)) {
-        snprintf(error, error_len, "a baseline node failed (said above), or they did not finish within the duration + 30 s, or bench was stopped");
-        rc = AB_ETIMEOUT;
+    if (rc == 0) {
+        const bench_child_t *services[] = {self.relay};
+        rc = bench_children_wait_finished(&self.children, services, 1, config->duration + 30, error, error_len);
     }
     double seconds = (double)(ab_clock_mono_ns() - start) / 1e9;
     if (self.relay)

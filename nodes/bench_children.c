@@ -37,6 +37,7 @@ bench_child_t *bench_children_start(bench_children_t *self, const char *role, co
 
 void bench_children_mark_start(bench_children_t *self)
 {
+    self->measuring = true;
     for (uint32_t i = 0; i < self->n; i++)
         if (self->nodes[i].pid > 0) {
             long long ticks = bench_proc_cpu_ticks(self->nodes[i].pid, 0);
@@ -69,6 +70,50 @@ void bench_children_poll(bench_children_t *self, int ms)
         struct rusage usage;
         if (wait4(node->pid, &status, WNOHANG, &usage) == node->pid)
             s_reaped(node, status, &usage);
+    }
+}
+
+static bool s_is_service(const bench_child_t *node, const bench_child_t *const *services, uint32_t n_services)
+{
+    for (uint32_t i = 0; i < n_services; i++)
+        if (services[i] == node)
+            return true;
+    return false;
+}
+
+int bench_children_wait_finished(bench_children_t *self, const bench_child_t *const *services, uint32_t n_services,
+                                 double seconds, char *error, size_t error_len)
+{
+    int64_t deadline = ab_clock_mono_ns() + (int64_t)(seconds * 1e9);
+    for (;;) {
+        bench_children_poll(self, 20);
+        const bench_child_t *running = NULL;
+        uint32_t n_running = 0;
+        for (uint32_t i = 0; i < self->n; i++) {
+            const bench_child_t *node = &self->nodes[i];
+            if (node->status > 0) {
+                snprintf(error, error_len, "%s %s exited with status %d: its messages above say why", node->role,
+                         node->name, node->status);
+                return AB_EIO;
+            }
+            if (node->pid > 0 && !s_is_service(node, services, n_services)) {
+                running = node;
+                n_running++;
+            }
+        }
+        if (!running)
+            return 0;
+        if (ab_signal_stop_requested()) {
+            snprintf(error, error_len, "bench was stopped");
+            return AB_ETIMEOUT;
+        }
+        if (ab_clock_mono_ns() > deadline) {
+            snprintf(error, error_len,
+                     "%u node(s), %s %s among them, did not finish within %.0f s: the load is beyond this "
+                     "machine (what they did not get is counted as lost)",
+                     n_running, running->role, running->name, seconds);
+            return AB_ETIMEOUT;
+        }
     }
 }
 
@@ -113,7 +158,7 @@ void bench_children_report(const bench_children_t *self, double seconds, bench_r
         bench_node_t *out = &run->nodes[run->n_nodes++];
         snprintf(out->role, sizeof out->role, "%s", node->role);
         snprintf(out->name, sizeof out->name, "%s", node->name);
-        out->cpu_percent = node->ticks_end >= 0 ? bench_proc_cpu_percent(node->ticks_end - node->ticks_start, seconds)
+        out->cpu_percent = self->measuring && node->ticks_end >= 0 ? bench_proc_cpu_percent(node->ticks_end - node->ticks_start, seconds)
                                                 : -1;
         out->rss_kb = node->rss_kb;
     }

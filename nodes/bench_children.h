@@ -17,6 +17,7 @@ typedef struct {
 typedef struct {
     bench_child_t nodes[BENCH_MAX_NODES];
     uint32_t n;
+    bool measuring; /* bench_children_mark_start() ran: CPU figures mean something */
 } bench_children_t;
 
 /* Start exe with argv as a node (its stdout goes to our stderr). Returns
@@ -24,12 +25,21 @@ typedef struct {
 bench_child_t *bench_children_start(bench_children_t *self, const char *role, const char *name, const char *exe,
                                     char *const argv[]);
 
-/* Begin the measured window: note every running node's CPU ticks. */
+/* Begin the measured window: note every running node's CPU ticks. Without
+ * it (a run that failed while starting) no node's CPU is reported. */
 void bench_children_mark_start(bench_children_t *self);
 
 /* Sample every running node's memory, reap those that exited (noting their
  * CPU from wait4). Sleeps up to ms first. */
 void bench_children_poll(bench_children_t *self, int ms);
+
+/* Wait up to seconds for every node but the services (n_services of them,
+ * NULL entries allowed: the relay, broker, JACK server that run until
+ * stopped) to exit on its own. Returns 0, or an AB_E... code after writing
+ * into error which node failed, which did not finish, or that bench was
+ * stopped (SIGINT). */
+int bench_children_wait_finished(bench_children_t *self, const bench_child_t *const *services, uint32_t n_services,
+                                 double seconds, char *error, size_t error_len);
 
 /* Stop a running node with SIGTERM (SIGKILL after 5 s), noting its CPU
  * ticks and memory just before. */
