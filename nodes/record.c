@@ -72,7 +72,7 @@ static void s_help(void)
            "  --host-api NAME      PortAudio host API to pick the device from (ALSA, JACK, ...)\n"
            "  --list-devices       print PortAudio's host APIs and devices, and exit\n"
            "  --name NODE          node name (default rec-STREAM-PID)\n"
-           "  --ring SECONDS       capture ring capacity (default 4)\n"
+           "  --ring SECONDS       a device's capture ring capacity (default 4)\n"
            "  --history SECONDS    blocks kept to publish again when the broker asks, or after\n"
            "                       it restarts (default 10)\n"
            "  --stats-file PATH    at exit, write the recorder's counts as one JSON object:\n"

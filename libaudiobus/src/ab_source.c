@@ -60,14 +60,13 @@ struct ab_source {
      * timestamps (the stream clock may start before Pa_StartStream returns) */
     int64_t adc_to_wall_ns;
     bool adc_mapped;
-    /* files and synth */
+    /* files and synth: made on the reader's thread */
     SNDFILE *file;
-    pthread_t thread;
-    bool thread_started;
-    void *scratch; /* one chunk, for the pacing thread */
+    void *scratch; /* one chunk of silence, for a callback without input */
     uint64_t noise_state;
+    int64_t start_mono_ns, start_wall_ns; /* when ab_source_start() ran */
 
-    /* written only by the producer (callback or pacing thread) */
+    /* written only by the producer (the callback, or the reader for files and synth) */
     uint64_t produced_frames;
     atomic_uint_fast64_t frames;
     atomic_uint_fast64_t overrun_frames;
@@ -84,7 +83,7 @@ struct ab_source {
     atomic_bool stop;
 };
 
-/* ---- the producer side: shared by the callback and the pacing thread ------ */
+/* ---- the producer side: the callback ------------------------------------- */
 
 /* Write one chunk into the ring, all or nothing. Real-time safe. */
 static bool s_push_chunk(ab_source_t *self, uint64_t frame0, int64_t time_ns, const void *samples, uint32_t frames)
@@ -283,45 +282,52 @@ static uint32_t s_read_file(ab_source_t *self, uint32_t frames, void *out)
     return got > 0 ? (uint32_t)got : 0;
 }
 
-/* Files and synthetic signals: produce a chunk, wait for room rather than
- * drop (nothing is lost to a slow consumer), sleep to keep the pace. */
-static void *s_pacing_thread(void *arg)
+/* When the chunk starting at frame0 of a file or synthetic signal is due
+ * (mono ns): at its capture time, as a device would deliver it. */
+static int64_t s_due_ns(const ab_source_t *self, uint64_t frame0)
 {
-    ab_source_t *self = arg;
-    int64_t start_mono = ab_clock_mono_ns();
-    int64_t start_wall = ab_clock_wall_ns();
-    uint64_t frame0 = 0;
-    while (!atomic_load(&self->stop)) {
-        uint32_t frames = self->block_frames;
-        if (self->max_frames && frame0 + frames > self->max_frames)
-            frames = (uint32_t)(self->max_frames - frame0);
-        if (frames == 0)
-            break;
-        if (self->kind == KIND_FILE)
-            frames = s_read_file(self, frames, self->scratch);
-        else
-            s_synthesize(self, frame0, frames, self->scratch);
-        if (frames == 0)
-            break; /* end of file */
-        double offset_s = (double)frame0 / self->rate / (self->speed > 0 ? self->speed : 1.0);
-        int64_t time_ns = start_wall + (int64_t)(offset_s * 1e9);
-        while (!s_push_chunk(self, frame0, time_ns, self->scratch, frames)) {
-            if (atomic_load(&self->stop))
-                break;
-            sem_post(&self->data_ready);
-            ab_clock_sleep_ms(1);
-        }
-        frame0 += frames;
-        atomic_store_explicit(&self->frames, frame0, memory_order_release);
-        sem_post(&self->data_ready);
-        if (self->speed > 0) {
-            double next_s = (double)frame0 / self->rate / self->speed;
-            ab_clock_sleep_until(start_mono + (int64_t)(next_s * 1e9));
-        }
+    if (self->speed <= 0)
+        return 0; /* as fast as it goes */
+    return self->start_mono_ns + (int64_t)((double)frame0 / self->rate / self->speed * 1e9);
+}
+
+/* Files and synthetic signals are made on the reader's thread when their
+ * time comes: no thread of their own, so no hand-over (a thread wake-up)
+ * between making a chunk and publishing it. A slow reader delays the
+ * chunks, it loses none; their time stamps stay the nominal ones, so the
+ * delay shows as latency. Returns 0, or AB_EEMPTY (not due yet, or the
+ * end). [sender-thread] */
+static int s_make_due_chunk(ab_source_t *self, ab_source_chunk_t *chunk, void *samples, size_t cap)
+{
+    if (atomic_load(&self->finished) || atomic_load(&self->stop)) {
+        atomic_store(&self->finished, true);
+        return AB_EEMPTY;
     }
-    atomic_store(&self->finished, true);
-    sem_post(&self->data_ready);
-    return NULL;
+    uint64_t frame0 = self->produced_frames;
+    uint32_t frames = self->block_frames;
+    if (self->max_frames && frame0 + frames > self->max_frames)
+        frames = (uint32_t)(self->max_frames - frame0);
+    if (frames == 0) {
+        atomic_store(&self->finished, true);
+        return AB_EEMPTY;
+    }
+    if ((size_t)frames * self->frame_bytes > cap || ab_clock_mono_ns() < s_due_ns(self, frame0))
+        return AB_EEMPTY;
+    if (self->kind == KIND_FILE)
+        frames = s_read_file(self, frames, samples);
+    else
+        s_synthesize(self, frame0, frames, samples);
+    if (frames == 0) { /* end of file */
+        atomic_store(&self->finished, true);
+        return AB_EEMPTY;
+    }
+    double offset_s = (double)frame0 / self->rate / (self->speed > 0 ? self->speed : 1.0);
+    chunk->frame0 = frame0;
+    chunk->time_ns = self->start_wall_ns + (int64_t)(offset_s * 1e9);
+    chunk->frames = frames;
+    self->produced_frames = frame0 + frames;
+    atomic_store_explicit(&self->frames, self->produced_frames, memory_order_release);
+    return 0;
 }
 
 /* ---- opening ------------------------------------------------------------ */
@@ -491,10 +497,11 @@ ab_source_t *ab_source_new(const ab_source_config_t *config, char *error, size_t
         double seconds = config->ring_seconds > 0 ? config->ring_seconds : 4.0;
         size_t capacity = (size_t)(seconds * self->rate) * self->frame_bytes;
         capacity += capacity / self->block_frames * sizeof(s_chunk_header_t) / self->frame_bytes + 4 * chunk_bytes;
-        self->ring = ab_ring_new(capacity);
+        if (self->kind == KIND_PORTAUDIO) /* files and synth are made when read */
+            self->ring = ab_ring_new(capacity);
         self->scratch = calloc(1, chunk_bytes);
         self->synth_values = calloc((size_t)self->block_frames * self->channels, sizeof(float));
-        if (!self->ring || !self->scratch || !self->synth_values) {
+        if ((self->kind == KIND_PORTAUDIO && !self->ring) || !self->scratch || !self->synth_values) {
             snprintf(error, error_len, "out of memory for a %.1f s capture ring", seconds);
             rc = AB_ENOMEM;
         }
@@ -520,11 +527,8 @@ int ab_source_start(ab_source_t *self, char *error, size_t error_len)
         }
         return 0;
     }
-    if (pthread_create(&self->thread, NULL, s_pacing_thread, self) != 0) {
-        snprintf(error, error_len, "cannot start the source thread");
-        return AB_ENOMEM;
-    }
-    self->thread_started = true;
+    self->start_mono_ns = ab_clock_mono_ns();
+    self->start_wall_ns = ab_clock_wall_ns();
     return 0;
 }
 
@@ -533,10 +537,6 @@ void ab_source_stop(ab_source_t *self)
     atomic_store(&self->stop, true);
     if (self->stream && !self->stalled && !ab_pa_stop_stream(self->stream, false, &self->callback_count, "capture"))
         self->stalled = true;
-    if (self->thread_started) {
-        pthread_join(self->thread, NULL);
-        self->thread_started = false;
-    }
     atomic_store(&self->finished, true);
     sem_post(&self->data_ready);
 }
@@ -594,6 +594,8 @@ bool ab_source_finished(const ab_source_t *self)
 
 int ab_source_read(ab_source_t *self, ab_source_chunk_t *chunk, void *samples, size_t cap)
 {
+    if (self->kind != KIND_PORTAUDIO)
+        return s_make_due_chunk(self, chunk, samples, cap);
     s_chunk_header_t header;
     if (ab_ring_peek(self->ring, &header, sizeof header) != 0)
         return AB_EEMPTY;
@@ -629,9 +631,17 @@ static void s_wait_for_callback(ab_source_t *self, int timeout_ms)
 
 void ab_source_wait(ab_source_t *self, int timeout_ms)
 {
+    if (self->kind != KIND_PORTAUDIO) { /* until the next chunk is due */
+        if (!atomic_load(&self->finished) && !atomic_load(&self->stop)) {
+            int64_t limit = ab_clock_mono_ns() + (int64_t)timeout_ms * 1000000;
+            int64_t due = s_due_ns(self, self->produced_frames);
+            ab_clock_sleep_until(due < limit ? due : limit);
+        }
+        return;
+    }
     if (ab_ring_read_space(self->ring) > 0)
         return;
-    if (self->kind == KIND_PORTAUDIO && !atomic_load(&self->finished)) {
+    if (!atomic_load(&self->finished)) {
         s_wait_for_callback(self, timeout_ms);
         return;
     }

@@ -1,12 +1,14 @@
 /* ab_source.h - where a recorder's audio comes from: a PortAudio input
  * device, a sound file (anything libsndfile reads) or a synthetic signal.
  *
- * Every source writes chunks into one lock-free SPSC ring: from the
- * PortAudio callback (which does nothing else: no allocation, lock, log or
- * ZeroMQ) or from a pacing thread for files and synthetic signals. The
- * recorder's sender thread reads the chunks with ab_source_read().
- * A chunk carries the index of its first frame, so frames the callback had
- * to drop because the ring was full show up as a jump, and are counted.
+ * A device's PortAudio callback writes chunks into a lock-free SPSC ring
+ * (and does nothing else: no allocation, lock, log, ZeroMQ or system call);
+ * files and synthetic signals are made on the reading thread when each
+ * chunk is due, as a device would deliver it (no thread between them, so
+ * no hand-over). The recorder's sender thread reads the chunks with
+ * ab_source_read(). A chunk carries the index of its first frame, so
+ * frames the callback had to drop because the ring was full show up as a
+ * jump, and are counted.
  */
 #ifndef AUDIOBUS_AB_SOURCE_H_INCLUDED
 #define AUDIOBUS_AB_SOURCE_H_INCLUDED
@@ -75,9 +77,10 @@ AB_EXPORT bool ab_source_finished(const ab_source_t *self);
  * size). Returns 0, AB_EEMPTY when none is waiting. [sender-thread] */
 AB_EXPORT int ab_source_read(ab_source_t *self, ab_source_chunk_t *chunk, void *samples, size_t cap);
 
-/* Wait up to timeout_ms for a chunk (or the end). A device source is not
- * woken by its callback: this sleeps until the next callback is due (and
- * 150 us more), so a chunk is read at most that late. [sender-thread] */
+/* Wait up to timeout_ms for a chunk (or the end). A file or synthetic
+ * signal: until its next chunk is due. A device source is not woken by its
+ * callback: this sleeps until the next callback is due (and 150 us more),
+ * so a chunk is read at most that late. [sender-thread] */
 AB_EXPORT void ab_source_wait(ab_source_t *self, int timeout_ms);
 
 /* Frames dropped because the ring was full, and how many times. */
