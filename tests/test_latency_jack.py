@@ -93,8 +93,17 @@ class Jack:
                 raise RuntimeError("jackd did not start:\n" + f.read())
 
     def tool(self, *args):
-        return subprocess.run(list(args), capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL,
-                              env=dict(os.environ, **self.env))
+        """Run a JACK tool on this server. A tool that hangs (libjack waiting
+        on a stalled server) counts as failed, with what it was, rather than
+        ending the test with a traceback."""
+        try:
+            return subprocess.run(list(args), capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL,
+                                  env=dict(os.environ, **self.env))
+        except subprocess.TimeoutExpired:
+            message = "%s did not finish within 20 s (a stalled JACK server; see %s)" % (" ".join(args),
+                                                                                        self.log.name)
+            print(message, flush=True)
+            return subprocess.CompletedProcess(list(args), -1, "", message)
 
     def ports(self):
         return self.tool("jack_lsp", "-s", self.name).stdout.split()

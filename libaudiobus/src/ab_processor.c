@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "ab_delivery.h"
 #include "ab_plugin_loader.h"
 #include "ab_subscriber.h"
 #include "ab_zutil.h"
@@ -121,6 +122,7 @@ struct ab_processor {
     uint32_t n_announcing;
     bool announce_unsent, announce_waiting;
     atomic_bool refused; /* the broker refused this node: results it does not know are dropped */
+    atomic_bool broker_silent; /* it has not answered for 3 heartbeats (control thread) */
 
     /* processing thread state */
     bool active;
@@ -650,6 +652,29 @@ static void s_publish_results(ab_processor_t *self, ab_pub_t *pub)
     }
 }
 
+static bool s_broker_silent(void *user)
+{
+    ab_processor_t *self = user;
+    return atomic_load(&self->broker_silent);
+}
+
+/* Before the receive thread leaves: the broker must hold every output's
+ * last block (its end marker), or what is still queued in ZeroMQ would be
+ * dropped at exit, silently. A broker that has gone silent is not waited
+ * for. */
+static void s_wait_outputs_held(ab_processor_t *self)
+{
+    unsigned n = atomic_load(&self->n_outputs);
+    for (unsigned i = 0; i < n && !atomic_load(&self->refused); i++) {
+        const s_output_t *out = &self->outputs[i];
+        if (out->seq == 0 || !atomic_load(&out->accepted))
+            continue; /* nothing published on it */
+        ab_delivery_wait_t wait = {self->ctx, self->broker, out->stream, out->seq - 1, s_broker_silent, self};
+        if (ab_delivery_wait(&wait) != AB_DELIVERY_HELD)
+            return; /* said why; the broker would not answer for the others either */
+    }
+}
+
 static void *s_receiver(void *arg)
 {
     ab_processor_t *self = arg;
@@ -677,8 +702,10 @@ static void *s_receiver(void *arg)
             if (!flush_deadline)
                 flush_deadline = ab_clock_mono_ns() + 2000000000LL;
             s_publish_results(self, pub);
-            if (ab_ring_read_space(self->out_ring) == 0 || ab_clock_mono_ns() > flush_deadline)
+            if (ab_ring_read_space(self->out_ring) == 0 || ab_clock_mono_ns() > flush_deadline) {
+                s_wait_outputs_held(self);
                 break;
+            }
             ab_clock_sleep_ms(5);
             continue;
         }
@@ -939,6 +966,7 @@ static void s_install_crash_handler(const char *plugin_name, const char *path)
 static void s_control_turn(ab_processor_t *self)
 {
     int rc = ab_node_poll(self->node, 20);
+    atomic_store(&self->broker_silent, rc == AB_ETIMEOUT);
     if (rc == AB_ETIMEOUT)
         ab_log_limited(&self->gap_limiter, 5000, AB_LOG_WARN, "the broker has not answered for 3 heartbeats");
     if (rc == AB_EREFUSED && !atomic_load(&self->refused)) {

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ab_delivery.h"
 #include "ab_retain.h"
 #include "audiobus/ab_clock.h"
 #include "audiobus/ab_ctl.h"
@@ -20,14 +21,6 @@
 #include "audiobus/ab_signal.h"
 
 #define AB_PUBLISHER_HWM 16384
-/* How long a recorder that has sent its end marker waits for the broker to
- * hold it, at most, before it leaves (its queue may hold AB_PUBLISHER_HWM
- * blocks behind a busy broker: seconds at most). */
-#define AB_DELIVERY_WAIT_MS 30000
-/* Questions (1 s each) it leaves unanswered before the recorder stops
- * waiting: a broker busy relaying answers its control socket late. */
-#define AB_DELIVERY_UNANSWERED 10
-
 struct ab_recorder {
     void *ctx;
     char broker[256];
@@ -239,61 +232,18 @@ static int s_publish_filled(ab_recorder_t *self, ab_pub_t *pub, ab_block_t *bloc
     return s_publish(self, pub, block);
 }
 
-/* Ask the broker how far it holds the stream: the newest seq up to end_seq
- * (a replay query for end_seq alone, whose answer is clipped to what the
- * broker has seen). Returns false when it does not answer. */
-static bool s_broker_holds(ab_recorder_t *self, uint64_t end_seq, uint64_t *newest)
-{
-    ab_ctl_msg_t query;
-    memset(&query, 0, sizeof query);
-    query.cmd = AB_CMD_REPLAY;
-    snprintf(query.stream, sizeof query.stream, "%s", self->stream);
-    query.from_seq = query.to_seq = end_seq;
-    uint8_t *reply = NULL;
-    size_t len = 0;
-    ab_ctl_msg_t answer;
-    bool ok = ab_node_request(self->ctx, self->broker, &query, 1000, &reply, &len) == 0 &&
-              ab_ctl_decode(&answer, reply, len) == 0 && answer.cmd == AB_CMD_REPLAYING;
-    free(reply);
-    if (ok)
-        *newest = answer.from_seq <= answer.to_seq ? answer.to_seq : 0;
-    return ok;
-}
+/* While the recorder waits for the broker to hold its end: serve resends,
+ * and stop when the recorder is aborted. */
+typedef struct {
+    ab_recorder_t *self;
+    ab_pub_t *pub;
+    uint64_t *session_seen;
+} s_delivery_turn_t;
 
-/* After the end marker: wait until the broker holds it. Blocks sent are
- * queued in ZeroMQ, up to AB_PUBLISHER_HWM of them behind a busy broker,
- * and a process that exits drops what its sockets still hold once their
- * linger is over - the stream's tail and its end marker, silently. Serves
- * resends meanwhile. Gives up, saying what may be lost, after
- * AB_DELIVERY_WAIT_MS or when the broker stops answering. Sender thread. */
-static void s_wait_delivered(ab_recorder_t *self, ab_pub_t *pub, uint64_t end_seq, uint64_t *session_seen)
+static bool s_delivery_turn(void *user)
 {
-    int64_t deadline = ab_clock_mono_ns() + (int64_t)AB_DELIVERY_WAIT_MS * 1000000;
-    int unanswered = 0;
-    uint64_t newest = 0;
-    while (!atomic_load(&self->abort_sender)) {
-        if (s_broker_holds(self, end_seq, &newest)) {
-            if (newest >= end_seq)
-                return;
-            unanswered = 0;
-        } else if (++unanswered >= AB_DELIVERY_UNANSWERED) {
-            ab_log_warn("the broker does not answer: it may not have received the last blocks of %s (up to its "
-                        "end marker, seq %" PRIu64 "); `audiobus ls` shows the stream's last_seq, and its processors "
-                        "report what they did not get",
-                        self->stream, end_seq);
-            return;
-        }
-        if (ab_clock_mono_ns() > deadline) {
-            ab_log_error("after %d s the broker holds %s only up to seq %" PRIu64 ": blocks %" PRIu64 "..%" PRIu64
-                         " (the end marker included) are lost unless they still arrive; the broker cannot keep "
-                         "up: give it fewer processors or streams, or faster hosts",
-                         AB_DELIVERY_WAIT_MS / 1000, self->stream, newest, newest + 1, end_seq);
-            return;
-        }
-        if (s_serve_resends(self, pub, session_seen))
-            return;
-        ab_clock_sleep_ms(20);
-    }
+    s_delivery_turn_t *turn = user;
+    return atomic_load(&turn->self->abort_sender) || s_serve_resends(turn->self, turn->pub, turn->session_seen);
 }
 
 /* The sender thread: cut chunks from the ring into blocks and publish. */
@@ -381,7 +331,11 @@ static void *s_sender(void *arg)
     block.time_ns = ab_clock_wall_ns();
     if (s_publish(self, pub, &block) == 0) {
         atomic_fetch_sub(&self->blocks_sent, 1); /* the end marker is not audio */
-        s_wait_delivered(self, pub, block.seq - 1, &session_seen);
+        /* Before leaving: the broker must hold the end marker, or the
+         * tail still queued in ZeroMQ would be dropped at exit. */
+        s_delivery_turn_t turn = {self, pub, &session_seen};
+        ab_delivery_wait_t wait = {self->ctx, self->broker, self->stream, block.seq - 1, s_delivery_turn, &turn};
+        ab_delivery_wait(&wait);
     }
 done:
     ab_pub_destroy(&pub); /* lingers until queued blocks are delivered */
