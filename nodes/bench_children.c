@@ -94,7 +94,7 @@ int bench_children_wait_finished(bench_children_t *self, const bench_child_t *co
             if (node->status > 0) {
                 snprintf(error, error_len, "%s %s exited with status %d: its messages above say why", node->role,
                          node->name, node->status);
-                return AB_EIO;
+                return AB_ETIMEOUT; /* the run failed; a capacity search goes on */
             }
             if (node->pid > 0 && !s_is_service(node, services, n_services)) {
                 running = node;

@@ -35,7 +35,8 @@ void bench_children_poll(bench_children_t *self, int ms);
 
 /* Wait up to seconds for every node but the services (n_services of them,
  * NULL entries allowed: the relay, broker, JACK server that run until
- * stopped) to exit on its own. Returns 0, or an AB_E... code after writing
+ * stopped) to exit on its own. Returns 0, or AB_ETIMEOUT (the run failed,
+ * which a capacity search counts as a step not kept up with) after writing
  * into error which node failed, which did not finish, or that bench was
  * stopped (SIGINT). */
 int bench_children_wait_finished(bench_children_t *self, const bench_child_t *const *services, uint32_t n_services,

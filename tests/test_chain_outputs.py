@@ -19,7 +19,8 @@
    itself. "lv" runs its plugin on its receive thread (--inline).
 2. A processor stopped by SIGTERM mid-stream ends its output as a recorder
    does: the wavwrite processor on it (--exit-at-end) exits 0 by itself.
-   The stopped processor runs --inline.
+   The stopped processor runs --inline, and leaves once the broker says it
+   holds the output's end marker (no warning that it did not answer).
 3. A processor without --exit-at-end whose input ends ends its output and
    keeps running; stopped later, it sends no second end marker.
 """
@@ -250,11 +251,17 @@ live = h.Node(work, "live", ["record", "--broker", ep, "--stream", "live", "--so
 h.check(collect(sock, blocks, lambda: len(blocks.get("live/bandpass", [])) >= 20, 30),
         "live/bandpass flows", len(blocks.get("live/bandpass", [])))
 h.check(bq.stop(signal.SIGTERM, 20) == 0, "bq exits 0 on SIGTERM", bq.output()[-800:])
+# Before leaving, bq asks the broker whether it holds live/bandpass up to
+# its end marker; a stop signal must not cut those questions short.
+h.check("does not answer" not in bq.output() and "are lost unless" not in bq.output(),
+        "bq learnt that the broker holds its output's end", bq.output()[-800:])
 status = wq.wait(EXIT_WITHIN)
 h.check(status == 0, "wq exits 0 by itself once bq ended live/bandpass", status, wq.output()[-1500:])
 collect(sock, blocks, lambda: len(ends_of(blocks, "live/bandpass")) >= 1, 10)
 check_ended(blocks, "live/bandpass")
 h.check(live.stop() == 0, "the live recorder exits 0 on SIGTERM", live.output()[-500:])
+h.check("does not answer" not in live.output(), "the live recorder learnt that the broker holds its end",
+        live.output()[-500:])
 
 # ---- 3. without --exit-at-end: the output ends, the processor stays ------------
 bs = h.Node(work, "bs", ["process", "--broker", ep, "--stream", "short", "--plugin", "bandpass", "--name", "bs"])

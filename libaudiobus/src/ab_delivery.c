@@ -32,7 +32,8 @@ static bool s_broker_holds(const ab_delivery_wait_t *wait, uint64_t *newest)
     uint8_t *reply = NULL;
     size_t len = 0;
     ab_ctl_msg_t answer;
-    bool ok = ab_node_request(wait->zmq_ctx, wait->broker, &query, AB_DELIVERY_QUESTION_MS, &reply, &len) == 0 &&
+    bool ok = ab_node_request_while_stopping(wait->zmq_ctx, wait->broker, &query, AB_DELIVERY_QUESTION_MS, &reply,
+                                             &len) == 0 &&
               ab_ctl_decode(&answer, reply, len) == 0 && answer.cmd == AB_CMD_REPLAYING;
     free(reply);
     if (ok)

@@ -389,8 +389,8 @@ const char *ab_node_link_topic(const ab_node_t *self)
     return self->link_topic;
 }
 
-int ab_node_request(void *zmq_ctx, const char *broker_endpoint, const ab_ctl_msg_t *request, int timeout_ms,
-                    uint8_t **reply, size_t *reply_len)
+static int s_request(void *zmq_ctx, const char *broker_endpoint, const ab_ctl_msg_t *request, int timeout_ms,
+                     bool stop_on_signal, uint8_t **reply, size_t *reply_len)
 {
     *reply = NULL;
     *reply_len = 0;
@@ -408,7 +408,7 @@ int ab_node_request(void *zmq_ctx, const char *broker_endpoint, const ab_ctl_msg
         zmq_pollitem_t item = {dealer, 0, ZMQ_POLLIN, 0};
         int64_t deadline = ab_clock_mono_ns() + (int64_t)timeout_ms * 1000000;
         rc = AB_ETIMEOUT;
-        while (ab_clock_mono_ns() < deadline && !ab_signal_stop_requested()) {
+        while (ab_clock_mono_ns() < deadline && !(stop_on_signal && ab_signal_stop_requested())) {
             if (zmq_poll(&item, 1, 100) <= 0)
                 continue;
             zmq_msg_t frame;
@@ -431,4 +431,16 @@ int ab_node_request(void *zmq_ctx, const char *broker_endpoint, const ab_ctl_msg
     zmq_setsockopt(dealer, ZMQ_LINGER, &linger, sizeof linger);
     zmq_close(dealer);
     return rc;
+}
+
+int ab_node_request(void *zmq_ctx, const char *broker_endpoint, const ab_ctl_msg_t *request, int timeout_ms,
+                    uint8_t **reply, size_t *reply_len)
+{
+    return s_request(zmq_ctx, broker_endpoint, request, timeout_ms, true, reply, reply_len);
+}
+
+int ab_node_request_while_stopping(void *zmq_ctx, const char *broker_endpoint, const ab_ctl_msg_t *request,
+                                   int timeout_ms, uint8_t **reply, size_t *reply_len)
+{
+    return s_request(zmq_ctx, broker_endpoint, request, timeout_ms, false, reply, reply_len);
 }

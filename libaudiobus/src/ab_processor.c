@@ -665,20 +665,33 @@ static void s_publish_results(ab_processor_t *self, ab_pub_t *pub)
 
 static bool s_results_may_come(const ab_processor_t *self)
 {
-    return ab_ring_read_space(self->out_ring) > 0 ||
-           (!self->inline_processing && self->records_queued != atomic_load(&self->records_handled));
+    /* The count first: a record counted as handled has its results in the
+     * ring already (the processing thread writes them, then counts). */
+    bool busy = !self->inline_processing &&
+                self->records_queued != atomic_load_explicit(&self->records_handled, memory_order_acquire);
+    return busy || ab_ring_read_space(self->out_ring) > 0;
 }
 
-static bool s_broker_silent(void *user)
+/* While the outputs' delivery is waited for: stop when the broker has gone
+ * silent, refused this node, or is another one (a new session: it has not
+ * seen what the old one lost, and a processor cannot send it again). */
+typedef struct {
+    ab_processor_t *self;
+    uint64_t session;
+} s_delivery_turn_t;
+
+static bool s_delivery_turn(void *user)
 {
-    ab_processor_t *self = user;
-    return atomic_load(&self->broker_silent);
+    const s_delivery_turn_t *turn = user;
+    ab_processor_t *self = turn->self;
+    return atomic_load(&self->broker_silent) || atomic_load(&self->refused) ||
+           ab_node_session(self->node) != turn->session;
 }
 
 /* Before the receive thread leaves: the broker must hold every output's
  * last block (its end marker), or what is still queued in ZeroMQ would be
- * dropped at exit, silently. A broker that has gone silent is not waited
- * for. */
+ * dropped at exit, silently. A broker that has gone silent, refused the
+ * node or restarted is not waited for. */
 static void s_wait_outputs_held(ab_processor_t *self)
 {
     unsigned n = atomic_load(&self->n_outputs);
@@ -686,7 +699,8 @@ static void s_wait_outputs_held(ab_processor_t *self)
         const s_output_t *out = &self->outputs[i];
         if (out->seq == 0 || !atomic_load(&out->accepted))
             continue; /* nothing published on it */
-        ab_delivery_wait_t wait = {self->ctx, self->broker, out->stream, out->seq - 1, s_broker_silent, self};
+        s_delivery_turn_t turn = {self, ab_node_session(self->node)};
+        ab_delivery_wait_t wait = {self->ctx, self->broker, out->stream, out->seq - 1, s_delivery_turn, &turn};
         if (ab_delivery_wait(&wait) != AB_DELIVERY_HELD)
             return; /* said why; the broker would not answer for the others either */
     }

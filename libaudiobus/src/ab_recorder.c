@@ -295,6 +295,10 @@ static void *s_sender(void *arg)
             ab_source_wait(source, 50);
             continue;
         }
+        if (rc) { /* cannot happen: the buffer holds a whole block */
+            ab_log_error("cannot read from the source of %s: %s", self->stream, ab_strerror(rc));
+            goto done;
+        }
         if (chunk.frame0 != next_frame) {
             /* Frames lost at capture: close the block before the jump. */
             atomic_fetch_add(&self->capture_gaps, 1);

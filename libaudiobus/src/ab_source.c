@@ -65,6 +65,7 @@ struct ab_source {
     void *scratch; /* one chunk of silence, for a callback without input */
     uint64_t noise_state;
     int64_t start_mono_ns, start_wall_ns; /* when ab_source_start() ran */
+    unsigned late_polls; /* reader: polls since a device's callback was due (backs off) */
 
     /* written only by the producer (the callback, or the reader for files and synth) */
     uint64_t produced_frames;
@@ -311,8 +312,10 @@ static int s_make_due_chunk(ab_source_t *self, ab_source_chunk_t *chunk, void *s
         atomic_store(&self->finished, true);
         return AB_EEMPTY;
     }
-    if ((size_t)frames * self->frame_bytes > cap || ab_clock_mono_ns() < s_due_ns(self, frame0))
+    if (ab_clock_mono_ns() < s_due_ns(self, frame0))
         return AB_EEMPTY;
+    if ((size_t)frames * self->frame_bytes > cap)
+        return AB_ETOOBIG;
     if (self->kind == KIND_FILE)
         frames = s_read_file(self, frames, samples);
     else
@@ -602,6 +605,7 @@ int ab_source_read(ab_source_t *self, ab_source_chunk_t *chunk, void *samples, s
     size_t bytes = (size_t)header.frames * self->frame_bytes;
     if (bytes > cap)
         return AB_ETOOBIG; /* cannot happen: chunks are at most block_frames */
+    self->late_polls = 0;
     ab_ring_skip(self->ring, sizeof header);
     ab_ring_read(self->ring, samples, bytes);
     chunk->frame0 = header.frame0;
@@ -610,10 +614,13 @@ int ab_source_read(ab_source_t *self, ab_source_chunk_t *chunk, void *samples, s
     return 0;
 }
 
-/* After a callback is due, how long its chunk is looked for; and how often
- * again when it is late. */
+/* After a callback is due, how long its chunk is looked for; how often
+ * again when it is late (doubling up to the most: before the first
+ * callback, on a stalled device, or between bursts of callbacks when the
+ * host's buffer is several blocks long). */
 #define AB_SOURCE_DUE_SLACK_NS 150000
 #define AB_SOURCE_LATE_POLL_NS 500000
+#define AB_SOURCE_LATE_POLL_MAX_NS 4000000
 
 /* A device source: sleep until the next callback's chunk should be in the
  * ring (the last one's start + its duration + a little), up to timeout_ms.
@@ -623,8 +630,11 @@ static void s_wait_for_callback(ab_source_t *self, int timeout_ms)
     int64_t now = ab_clock_mono_ns();
     int64_t last = atomic_load_explicit(&self->callback_started_ns, memory_order_acquire);
     int64_t due = last + atomic_load_explicit(&self->callback_chunk_ns, memory_order_relaxed) + AB_SOURCE_DUE_SLACK_NS;
-    if (!last || due <= now)
-        due = now + AB_SOURCE_LATE_POLL_NS;
+    if (!last || due <= now) {
+        int64_t poll = (int64_t)AB_SOURCE_LATE_POLL_NS << (self->late_polls < 3 ? self->late_polls : 3);
+        due = now + (poll < AB_SOURCE_LATE_POLL_MAX_NS ? poll : AB_SOURCE_LATE_POLL_MAX_NS);
+        self->late_polls++;
+    }
     int64_t limit = now + (int64_t)timeout_ms * 1000000;
     ab_clock_sleep_until(due < limit ? due : limit);
 }

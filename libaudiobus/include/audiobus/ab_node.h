@@ -106,6 +106,14 @@ AB_EXPORT const char *ab_node_link_topic(const ab_node_t *self);
 AB_EXPORT int ab_node_request(void *zmq_ctx, const char *broker_endpoint, const ab_ctl_msg_t *request,
                               int timeout_ms, uint8_t **reply, size_t *reply_len);
 
+/* As ab_node_request(), but a stop signal (SIGINT, SIGTERM) does not cut
+ * the wait short: for the questions a node asks while it shuts down, e.g.
+ * whether the broker holds its last blocks (a second signal still exits at
+ * once). [any-thread] */
+AB_EXPORT int ab_node_request_while_stopping(void *zmq_ctx, const char *broker_endpoint,
+                                             const ab_ctl_msg_t *request, int timeout_ms, uint8_t **reply,
+                                             size_t *reply_len);
+
 /* This machine's host name (static storage). [any-thread] */
 AB_EXPORT const char *ab_node_hostname(void);
 

@@ -74,13 +74,15 @@ AB_EXPORT bool ab_source_finished(const ab_source_t *self);
 
 /* Read the next chunk: its header into *chunk and its samples into
  * samples (capacity cap bytes, at least block_frames * channels * sample
- * size). Returns 0, AB_EEMPTY when none is waiting. [sender-thread] */
+ * size). Returns 0, AB_EEMPTY when none is waiting (or due), AB_ETOOBIG
+ * when cap is too small for it. [sender-thread] */
 AB_EXPORT int ab_source_read(ab_source_t *self, ab_source_chunk_t *chunk, void *samples, size_t cap);
 
 /* Wait up to timeout_ms for a chunk (or the end). A file or synthetic
  * signal: until its next chunk is due. A device source is not woken by its
  * callback: this sleeps until the next callback is due (and 150 us more),
- * so a chunk is read at most that late. [sender-thread] */
+ * and when one is late, polls every 0.5 ms, backing off to 4 ms.
+ * [sender-thread] */
 AB_EXPORT void ab_source_wait(ab_source_t *self, int timeout_ms);
 
 /* Frames dropped because the ring was full, and how many times. */
