@@ -158,8 +158,8 @@ void bench_children_report(const bench_children_t *self, double seconds, bench_r
         bench_node_t *out = &run->nodes[run->n_nodes++];
         snprintf(out->role, sizeof out->role, "%s", node->role);
         snprintf(out->name, sizeof out->name, "%s", node->name);
-        out->cpu_percent = self->measuring && node->ticks_end >= 0 ? bench_proc_cpu_percent(node->ticks_end - node->ticks_start, seconds)
-                                                : -1;
+        bool measured = self->measuring && node->ticks_end >= 0;
+        out->cpu_percent = measured ? bench_proc_cpu_percent(node->ticks_end - node->ticks_start, seconds) : -1;
         out->rss_kb = node->rss_kb;
     }
 }

@@ -128,7 +128,8 @@ void bench_report_text(const bench_config_t *config, const bench_run_t *runs, si
            "real time%s, %s, %u run(s)%s\n\n",
            config->streams, config->processors, config->inline_processing ? " (inline)" : "", config->rate,
            config->block_frames, config->duration, config->speed,
-           config->jack ? ", captured through PortAudio from a dummy JACK server" : "", s_transport(config), config->runs, config->baseline ? " each, baseline and audiobus interleaved" : "");
+           config->jack ? ", captured through PortAudio from a dummy JACK server" : "", s_transport(config),
+           config->runs, config->baseline ? " each, baseline and audiobus interleaved" : "");
     printf("%-12s %9s %9s %9s %9s %10s %9s %9s %6s %4s\n", "run", "p50 us", "p99 us", "p99.9 us", "max us",
            "deliv/s", "expected", "received", "lost", "ok");
     size_t counts[2] = {0, 0};
@@ -307,7 +308,8 @@ void bench_report_capacity_text(const bench_config_t *config, const bench_run_t 
     printf("audiobus bench --capacity: %u stream(s) x %u processor(s)%s, %u Hz, %u-frame blocks (%u bytes, f32 mono), "
            "%g s a step, %s; kept up = no block lost and >= %.0f%% of the offered rate taken\n\n",
            config->streams, config->processors, config->inline_processing ? " (inline)" : "", config->rate,
-           config->block_frames, config->block_frames * 4, config->duration, s_transport(config), 100 * BENCH_KEEP_PACE);
+           config->block_frames, config->block_frames * 4, config->duration, s_transport(config),
+           100 * BENCH_KEEP_PACE);
     printf("%-9s %9s %12s %12s %9s %9s %9s %9s %9s %7s\n", "kind", "speed", "offered/s", "deliv/s", "lost",
            "in gaps", "p50 us", "p99 us", "hub CPU%", "kept up");
     for (size_t i = 0; i < n_runs; i++) {

@@ -296,7 +296,9 @@ static void *s_sender(void *arg)
             continue;
         }
         if (rc) { /* cannot happen: the buffer holds a whole block */
-            ab_log_error("cannot read from the source of %s: %s", self->stream, ab_strerror(rc));
+            ab_log_error("cannot read from the source of %s: %s (an audiobus bug: please report it with the "
+                         "recorder's command line)",
+                         self->stream, ab_strerror(rc));
             goto done;
         }
         if (chunk.frame0 != next_frame) {

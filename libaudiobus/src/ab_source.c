@@ -5,13 +5,10 @@
 #include <ctype.h>
 #include <math.h>
 #include <portaudio.h>
-#include <pthread.h>
-#include <semaphore.h>
 #include <sndfile.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "audiobus/ab_clock.h"
 #include "audiobus/ab_convert.h"
@@ -50,7 +47,6 @@ struct ab_source {
     uint64_t max_frames;
     char description[512];
     ab_ring_t *ring;
-    sem_t data_ready;
 
     /* PortAudio */
     PaStream *stream;
@@ -76,10 +72,10 @@ struct ab_source {
     atomic_uint_fast64_t callback_count;
     atomic_uint_fast64_t callback_max_ns;
     atomic_uint_fast64_t callback_hist[AB_HIST_BUCKETS];
-    /* when the last callback started and how long its chunk lasts: the
-     * reader sleeps until the next one is due rather than being woken */
+    /* when the last callback started and its frames: the reader sleeps
+     * until the next one is due rather than being woken */
     atomic_int_fast64_t callback_started_ns;
-    atomic_int_fast64_t callback_chunk_ns;
+    atomic_uint_fast32_t callback_frames;
     atomic_bool finished;
     atomic_bool stop;
 };
@@ -162,13 +158,10 @@ static int s_pa_callback(const void *input, void *output, unsigned long frame_co
     }
     self->produced_frames = frame0 + frames;
     atomic_store_explicit(&self->frames, self->produced_frames, memory_order_release);
-    atomic_store_explicit(&self->callback_chunk_ns, (int64_t)frame_count * 1000000000 / self->rate,
-                          memory_order_relaxed);
+    atomic_store_explicit(&self->callback_frames, (uint32_t)frame_count, memory_order_relaxed);
     atomic_store_explicit(&self->callback_started_ns, started, memory_order_release);
-    if (last) {
+    if (last)
         atomic_store(&self->finished, true);
-        sem_post(&self->data_ready); /* once, at the end */
-    }
     s_record_duration(self, (uint64_t)(ab_clock_mono_ns() - started));
     return last ? paComplete : paContinue;
 }
@@ -177,7 +170,6 @@ static void s_pa_finished(void *user)
 {
     ab_source_t *self = user;
     atomic_store(&self->finished, true);
-    sem_post(&self->data_ready);
 }
 
 /* ---- synthetic signals and files ---------------------------------------- */
@@ -283,13 +275,18 @@ static uint32_t s_read_file(ab_source_t *self, uint32_t frames, void *out)
     return got > 0 ? (uint32_t)got : 0;
 }
 
-/* When the chunk starting at frame0 of a file or synthetic signal is due
- * (mono ns): at its capture time, as a device would deliver it. */
+/* Where frame0 of a file or synthetic signal lies after the start, in ns
+ * of the clock (at --speed; at the real-time pace for speed 0). */
+static int64_t s_offset_ns(const ab_source_t *self, uint64_t frame0)
+{
+    return (int64_t)((double)frame0 / self->rate / (self->speed > 0 ? self->speed : 1.0) * 1e9);
+}
+
+/* When the chunk starting at frame0 is due (mono ns): at its capture time,
+ * as a device would deliver it; at once for speed 0 (as fast as it goes). */
 static int64_t s_due_ns(const ab_source_t *self, uint64_t frame0)
 {
-    if (self->speed <= 0)
-        return 0; /* as fast as it goes */
-    return self->start_mono_ns + (int64_t)((double)frame0 / self->rate / self->speed * 1e9);
+    return self->speed > 0 ? self->start_mono_ns + s_offset_ns(self, frame0) : 0;
 }
 
 /* Files and synthetic signals are made on the reader's thread when their
@@ -324,9 +321,8 @@ static int s_make_due_chunk(ab_source_t *self, ab_source_chunk_t *chunk, void *s
         atomic_store(&self->finished, true);
         return AB_EEMPTY;
     }
-    double offset_s = (double)frame0 / self->rate / (self->speed > 0 ? self->speed : 1.0);
     chunk->frame0 = frame0;
-    chunk->time_ns = self->start_wall_ns + (int64_t)(offset_s * 1e9);
+    chunk->time_ns = self->start_wall_ns + s_offset_ns(self, frame0);
     chunk->frames = frames;
     self->produced_frames = frame0 + frames;
     atomic_store_explicit(&self->frames, self->produced_frames, memory_order_release);
@@ -466,7 +462,6 @@ ab_source_t *ab_source_new(const ab_source_config_t *config, char *error, size_t
         snprintf(error, error_len, "out of memory");
         return NULL;
     }
-    sem_init(&self->data_ready, 0, 0);
     self->rate = config->rate ? config->rate : 48000;
     self->channels = config->channels ? config->channels : 1;
     self->format = config->format ? config->format : AB_FORMAT_F32;
@@ -541,7 +536,6 @@ void ab_source_stop(ab_source_t *self)
     if (self->stream && !self->stalled && !ab_pa_stop_stream(self->stream, false, &self->callback_count, "capture"))
         self->stalled = true;
     atomic_store(&self->finished, true);
-    sem_post(&self->data_ready);
 }
 
 void ab_source_destroy(ab_source_t **self_p)
@@ -565,7 +559,6 @@ void ab_source_destroy(ab_source_t **self_p)
     free(self->scratch);
     free(self->sine_table);
     free(self->synth_values);
-    sem_destroy(&self->data_ready);
     free(self);
     *self_p = NULL;
 }
@@ -622,45 +615,33 @@ int ab_source_read(ab_source_t *self, ab_source_chunk_t *chunk, void *samples, s
 #define AB_SOURCE_LATE_POLL_NS 500000
 #define AB_SOURCE_LATE_POLL_MAX_NS 4000000
 
-/* A device source: sleep until the next callback's chunk should be in the
- * ring (the last one's start + its duration + a little), up to timeout_ms.
- * The callback does not wake the reader, see s_pa_callback(). */
-static void s_wait_for_callback(ab_source_t *self, int timeout_ms)
+/* When a device's next chunk should be in the ring (mono ns): the last
+ * callback's start + its duration + a little; when that has passed (before
+ * the first callback, on a stalled device, or between bursts of callbacks),
+ * a poll that backs off. The callback does not wake the reader, see
+ * s_pa_callback(). */
+static int64_t s_callback_due_ns(ab_source_t *self, int64_t now)
 {
-    int64_t now = ab_clock_mono_ns();
     int64_t last = atomic_load_explicit(&self->callback_started_ns, memory_order_acquire);
-    int64_t due = last + atomic_load_explicit(&self->callback_chunk_ns, memory_order_relaxed) + AB_SOURCE_DUE_SLACK_NS;
-    if (!last || due <= now) {
-        int64_t poll = (int64_t)AB_SOURCE_LATE_POLL_NS << (self->late_polls < 3 ? self->late_polls : 3);
-        due = now + (poll < AB_SOURCE_LATE_POLL_MAX_NS ? poll : AB_SOURCE_LATE_POLL_MAX_NS);
-        self->late_polls++;
-    }
-    int64_t limit = now + (int64_t)timeout_ms * 1000000;
-    ab_clock_sleep_until(due < limit ? due : limit);
+    uint32_t frames = atomic_load_explicit(&self->callback_frames, memory_order_relaxed);
+    int64_t due = last + (int64_t)frames * 1000000000 / self->rate + AB_SOURCE_DUE_SLACK_NS;
+    if (last && due > now)
+        return due;
+    int64_t poll = (int64_t)AB_SOURCE_LATE_POLL_NS << (self->late_polls < 3 ? self->late_polls : 3);
+    self->late_polls++;
+    return now + (poll < AB_SOURCE_LATE_POLL_MAX_NS ? poll : AB_SOURCE_LATE_POLL_MAX_NS);
 }
 
 void ab_source_wait(ab_source_t *self, int timeout_ms)
 {
-    if (self->kind != KIND_PORTAUDIO) { /* until the next chunk is due */
-        if (!atomic_load(&self->finished) && !atomic_load(&self->stop)) {
-            int64_t limit = ab_clock_mono_ns() + (int64_t)timeout_ms * 1000000;
-            int64_t due = s_due_ns(self, self->produced_frames);
-            ab_clock_sleep_until(due < limit ? due : limit);
-        }
+    if (atomic_load(&self->finished) || atomic_load(&self->stop))
+        return; /* nothing more comes: what is left is read at once */
+    if (self->kind == KIND_PORTAUDIO && ab_ring_read_space(self->ring) > 0)
         return;
-    }
-    if (ab_ring_read_space(self->ring) > 0)
-        return;
-    if (!atomic_load(&self->finished)) {
-        s_wait_for_callback(self, timeout_ms);
-        return;
-    }
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += (long)timeout_ms * 1000000;
-    ts.tv_sec += ts.tv_nsec / 1000000000;
-    ts.tv_nsec %= 1000000000;
-    sem_timedwait(&self->data_ready, &ts);
+    int64_t now = ab_clock_mono_ns();
+    int64_t due = self->kind == KIND_PORTAUDIO ? s_callback_due_ns(self, now) : s_due_ns(self, self->produced_frames);
+    int64_t limit = now + (int64_t)timeout_ms * 1000000;
+    ab_clock_sleep_until(due < limit ? due : limit);
 }
 
 uint64_t ab_source_overrun_frames(const ab_source_t *self)

@@ -37,7 +37,7 @@ typedef struct {
     double speed;           /* files and synth: 1 = real time, 10 = ten times faster */
     uint64_t max_frames;    /* stop after this many frames; 0: no limit */
     double duration_seconds; /* or after this much audio at the resolved rate; 0: no limit */
-    double ring_seconds;    /* capacity of the capture ring; 0: 4 s */
+    double ring_seconds;    /* capacity of a device's capture ring; 0: 4 s */
 } ab_source_config_t;
 
 /* A chunk as the sender thread reads it. */
