@@ -1,4 +1,4 @@
-/* process.c - `audiobus process`: host a processor plugin on a stream. */
+/* process.c - `audiobus process`: host a processor plugin on one or more streams. */
 #include <audiobus/audiobus.h>
 #include <audiobus/ab_processor.h>
 #include <stdio.h>
@@ -9,6 +9,19 @@
 #include "commands.h"
 
 #define MAX_PARAMS 64
+
+/* Add the streams of one --stream option (a name, or names separated by
+ * commas, which no stream name holds) to streams. names is modified: the
+ * pointers point into it. Returns 0, or 2 after a usage error. */
+static int s_add_streams(char *names, const char **streams, uint32_t *n_streams)
+{
+    for (char *save = NULL, *name = strtok_r(names, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+        if (*n_streams == AB_PROCESSOR_MAX_INPUTS)
+            return cli_usage_error("process", "more than %d streams (--stream)", AB_PROCESSOR_MAX_INPUTS);
+        streams[(*n_streams)++] = name;
+    }
+    return 0;
+}
 
 enum {
     OPT_BROKER = CLI_OPT_FIRST_SUBCOMMAND,
@@ -40,19 +53,22 @@ static const struct option s_options[] = {
 
 static void s_help(void)
 {
-    printf("usage: audiobus process --broker tcp://HOST:PORT --stream NAME --plugin NAME_OR_PATH\n"
+    printf("usage: audiobus process --broker tcp://HOST:PORT --stream NAME[,NAME...] --plugin NAME_OR_PATH\n"
            "                        [--name NODE] [--param KEY=VALUE]...\n\n"
            "Feeds a stream to a processor plugin (a shared object). Its results are published\n"
            "back to the broker as streams named STREAM/OUTPUT (e.g. mic1/logmel).\n\n"
            "  --broker ENDPOINT    the broker's control endpoint (default tcp://localhost:5550)\n"
-           "  --stream NAME        the stream to process (required)\n"
+           "  --stream NAME        the stream to process (required); repeat it, or give a comma-\n"
+           "                       separated list, for several streams (at most %d): each gets\n"
+           "                       its own plugin instance, all share one connection and one\n"
+           "                       set of threads\n"
            "  --plugin NAME|PATH   a path, or a name looked up as NAME.so in $AUDIOBUS_PLUGIN_PATH,\n"
            "                       the build tree's plugins/ and the installed plugin directory\n"
            "  --param KEY=VALUE    a plugin parameter (repeatable); with --plugin and --help,\n"
            "                       the plugin's parameters are listed\n"
            "  --name NODE          node name (default PLUGIN-PID)\n"
-           "  --exit-at-end        exit 0 once the stream ends (its recorder, or the processor\n"
-           "                       publishing it, sends its end marker)\n"
+           "  --exit-at-end        exit 0 once every stream has ended (its recorder, or the\n"
+           "                       processor publishing it, sends its end marker)\n"
            "  --queue-mb MB        queue between receiving and processing (default 16)\n"
            "  --inline             run the plugin on the receiving thread, with no queue: one\n"
            "                       thread wake-up less a block (lower latency, more blocks/s);\n"
@@ -60,7 +76,8 @@ static void s_help(void)
            "                       which is repaired from the broker's history or reported lost\n"
            "  --backlog SECONDS    on joining, start with the last SECONDS the broker holds\n"
            "  --repair-timeout S   how long a missing block is waited for before its audio is\n"
-           "                       reported lost (default 12)\n" CLI_COMMON_HELP);
+           "                       reported lost (default 12)\n" CLI_COMMON_HELP,
+           AB_PROCESSOR_MAX_INPUTS);
 }
 
 int cmd_process(int argc_in, char **argv_in)
@@ -70,6 +87,8 @@ int cmd_process(int argc_in, char **argv_in)
     if (cli_merge_config("process", s_options, false, argc_in, argv_in, &argc, &argv))
         return 2;
     ab_processor_config_t config = {.broker = "tcp://localhost:5550"};
+    const char *streams[AB_PROCESSOR_MAX_INPUTS];
+    uint32_t n_streams = 0;
     ab_plugin_param_t params[MAX_PARAMS];
     char *param_copies[MAX_PARAMS];
     uint32_t n_params = 0, queue_mb = 16;
@@ -82,7 +101,7 @@ int cmd_process(int argc_in, char **argv_in)
         switch (opt) {
         case CLI_OPT_HELP: help = true; break;
         case OPT_BROKER: config.broker = optarg; break;
-        case OPT_STREAM: config.stream = optarg; break;
+        case OPT_STREAM: rc = s_add_streams(optarg, streams, &n_streams); break;
         case OPT_PLUGIN: config.plugin = optarg; break;
         case OPT_NAME: config.name = optarg; break;
         case OPT_EXIT_AT_END: config.exit_at_end = true; break;
@@ -135,13 +154,15 @@ int cmd_process(int argc_in, char **argv_in)
         }
         goto out;
     }
-    if (rc == 0 && !config.stream)
+    if (rc == 0 && n_streams == 0)
         rc = cli_usage_error("process", "--stream NAME is required");
     if (rc == 0 && !config.plugin)
         rc = cli_usage_error("process", "--plugin NAME_OR_PATH is required");
     if (rc)
         goto out;
     ab_signal_install();
+    config.streams = streams;
+    config.n_streams = n_streams;
     config.params = params;
     config.n_params = n_params;
     config.queue_bytes = (size_t)queue_mb << 20;

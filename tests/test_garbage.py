@@ -173,7 +173,7 @@ CONTROL_GARBAGE = [
     ("a 300-byte unknown command", [pack({"v": 1, "cmd": "c" * 300})], []),
     ("a name with a space", [pack(dict(HELLO, name="bad name"))], ["name"]),
     ("an unknown role", [pack(dict(HELLO, role="emperor"))], []),
-    ("17 inputs", [pack(dict(HELLO, role="processor", inputs=["s%d" % i for i in range(17)]))], ["limit"]),
+    ("65 inputs", [pack(dict(HELLO, role="processor", inputs=["s%d" % i for i in range(65)]))], ["limit"]),
     ("an output of 300 channels", [pack(dict(HELLO, role="recorder", outputs=[
         {"stream": "x", "type": "audio", "rate": 48000, "channels": 300, "format": "f32", "hop": 0}]))], []),
     ("hello without name", [pack({k: v for k, v in HELLO.items() if k != "name"})], ["missing"]),

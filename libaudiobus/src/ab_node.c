@@ -111,7 +111,7 @@ void ab_node_destroy(ab_node_t **self_p)
 
 static int s_send(ab_node_t *self, const ab_ctl_msg_t *msg)
 {
-    uint8_t buf[8192];
+    uint8_t buf[AB_CTL_MAX_BYTES]; /* a hello with every input and output */
     size_t len;
     int rc = ab_ctl_encode(msg, buf, sizeof buf, &len);
     if (rc)
@@ -289,7 +289,7 @@ int ab_node_announce(ab_node_t *self, const ab_ctl_output_t *outputs, uint32_t n
     ab_ctl_msg_t hello = self->hello;
     memcpy(hello.outputs, outputs, n_outputs * sizeof *outputs);
     hello.n_outputs = n_outputs;
-    uint8_t buf[8192];
+    uint8_t buf[AB_CTL_MAX_BYTES]; /* a hello with every input and output */
     size_t len;
     if (ab_ctl_encode(&hello, buf, sizeof buf, &len) != 0)
         return AB_EINVAL;
@@ -399,7 +399,7 @@ static int s_request(void *zmq_ctx, const char *broker_endpoint, const ab_ctl_ms
     void *dealer = s_dealer(zmq_ctx, broker_endpoint);
     if (!dealer)
         return AB_EZMQ;
-    uint8_t buf[8192];
+    uint8_t buf[AB_CTL_MAX_BYTES]; /* a hello with every input and output */
     size_t len;
     int rc = ab_ctl_encode(request, buf, sizeof buf, &len);
     if (rc == 0 && zmq_send(dealer, buf, len, 0) < 0)

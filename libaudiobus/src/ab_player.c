@@ -192,14 +192,16 @@ ab_player_t *ab_player_new(void *zmq_ctx, const ab_player_config_t *config, char
         return NULL;
     }
     int give_up_ms = (int)lround(self->repair_seconds * 1000);
+    ab_subscriber_stream_t stream = {self->stream, self};
     ab_subscriber_config_t subscription = {
         .broker = config->broker,
-        .stream = self->stream,
+        .streams = &stream,
+        .n_streams = 1,
         .repair_window = AB_PLAYER_REPAIR_WINDOW,
         .give_up_ms = give_up_ms > 1 ? give_up_ms : 1,
         .retry_ms = give_up_ms / 3 > 5 ? give_up_ms / 3 : 5,
     };
-    ab_subscriber_callbacks_t callbacks = {s_deliver, s_lost, self};
+    ab_subscriber_callbacks_t callbacks = {s_deliver, s_lost};
     self->subscriber = ab_subscriber_new(zmq_ctx, self->node, &subscription, &callbacks);
     if (!self->subscriber) {
         snprintf(error, error_len, "out of memory for the repair window of %d blocks", AB_PLAYER_REPAIR_WINDOW);

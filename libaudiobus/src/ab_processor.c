@@ -44,7 +44,8 @@ typedef struct {
     int64_t time_ns;
     uint32_t rate, channels, frames, bytes;
     uint8_t type, format; /* type AB_HOST_GAP_RECORD: gap_frames lost at frame0 */
-    uint8_t reserved[6];
+    uint16_t input;       /* which input stream */
+    uint8_t reserved[4];
     uint64_t gap_frames;
 } s_in_header_t;
 
@@ -54,6 +55,7 @@ typedef struct {
  * queued: a re-activation may declare it anew meanwhile. */
 typedef struct {
     int32_t output;
+    uint16_t input; /* whose output */
     uint32_t frames, channels, rate, hop;
     uint8_t kind, end;
     uint64_t frame0;
@@ -63,6 +65,7 @@ typedef struct {
 
 typedef struct {
     int32_t level;
+    uint16_t input; /* whose plugin instance logged it */
     char text[AB_HOST_LOG_LINE];
 } s_log_record_t;
 
@@ -76,10 +79,37 @@ typedef struct {
     bool open;          /* a block was published since the last end marker */
 } s_output_t;
 
+/* One input stream and the plugin instance that processes it. A processor
+ * takes one or more inputs over one SUB socket and one set of threads:
+ * the instances share the threads, each sees only its own stream. */
+typedef struct {
+    ab_processor_t *processor;
+    uint16_t index;
+    char stream[AB_STREAM_NAME_MAX + 1];
+    void *instance;
+    ab_plugin_host_t host; /* host_data: this input */
+
+    s_output_t outputs[AB_HOST_MAX_OUTPUTS];
+    atomic_uint n_outputs;
+    unsigned n_hello_outputs; /* declared by create(): in the first hello */
+
+    /* processing thread state */
+    bool active;
+    bool outputs_ended;   /* the end marker went out on the outputs; a new activation clears it */
+    bool ended;           /* its end marker came (once is enough for exit_at_end) */
+    uint64_t input_end;   /* where the input's last block (or its end marker) ended */
+    int64_t input_end_ns; /* its capture time */
+    ab_plugin_format_t format;
+    float *f32; /* AB_HOST_MAX_FRAMES x channels, from activation */
+
+    /* receive thread state: blocks the processing queue refused, as one gap */
+    bool drop_pending;
+    uint64_t drop_frame0, drop_end;
+} s_input_t;
+
 struct ab_processor {
     void *ctx;
     char broker[256];
-    char stream[AB_STREAM_NAME_MAX + 1];
     char name[AB_STREAM_NAME_MAX + 1];
     bool exit_at_end;
     bool inline_processing; /* the receive thread runs the plugin: no processing thread */
@@ -87,8 +117,9 @@ struct ab_processor {
 
     ab_plugin_module_t module;
     const ab_plugin_descriptor_t *plugin;
-    void *instance;
-    ab_plugin_host_t host;
+    s_input_t *inputs;
+    uint16_t n_inputs;
+    uint16_t inputs_ended; /* processing thread: inputs whose end marker came */
     ab_node_t *node;
 
     ab_ring_t *in_ring;  /* receive -> processing */
@@ -106,33 +137,25 @@ struct ab_processor {
     atomic_flag fail_claimed;
     char fail_message[512];
 
-    s_output_t outputs[AB_HOST_MAX_OUTPUTS];
-    atomic_uint n_outputs;
-    unsigned n_hello_outputs; /* declared by create(): in the first hello */
-
-    /* The outputs as the broker should know them. The processing thread
-     * posts them after each activation (the input's rate is known then);
-     * the control thread announces them. */
+    /* The outputs of every input as the broker should know them. The
+     * processing thread posts them after each activation (the input's rate
+     * is known then); the control thread announces them. refs: the output
+     * each entry describes. */
     pthread_mutex_t announce_lock;
-    ab_ctl_output_t announce[AB_HOST_MAX_OUTPUTS]; /* under announce_lock */
-    uint32_t n_announce;                           /* under announce_lock */
-    uint64_t announce_version;                     /* under announce_lock */
-    uint64_t announce_taken;                       /* control thread */
-    ab_ctl_output_t announcing[AB_HOST_MAX_OUTPUTS]; /* control thread: sent, not yet answered */
+    ab_ctl_output_t announce[AB_CTL_MAX_STREAMS]; /* under announce_lock */
+    s_output_t *announce_refs[AB_CTL_MAX_STREAMS];  /* under announce_lock */
+    uint32_t n_announce;                            /* under announce_lock */
+    uint64_t announce_version;                      /* under announce_lock */
+    uint64_t announce_taken;                        /* control thread */
+    ab_ctl_output_t announcing[AB_CTL_MAX_STREAMS]; /* control thread: sent, not yet answered */
+    s_output_t *announcing_refs[AB_CTL_MAX_STREAMS];
     uint32_t n_announcing;
     bool announce_unsent, announce_waiting;
     atomic_bool refused; /* the broker refused this node: results it does not know are dropped */
     atomic_bool broker_silent; /* it has not answered for 3 heartbeats (control thread) */
 
-    /* processing thread state */
-    bool active;
-    bool outputs_ended;   /* the end marker went out on the outputs; a new activation clears it */
-    uint64_t input_end;   /* where the input's last block (or its end marker) ended */
-    int64_t input_end_ns; /* its capture time */
-    ab_plugin_format_t format;
-    float *f32;   /* AB_HOST_MAX_FRAMES x channels, from activation */
+    uint8_t *raw;          /* processing thread: AB_BLOCK_MAX_SAMPLE_BYTES */
     float *result_samples; /* receive thread: one result being published */
-    uint8_t *raw; /* AB_BLOCK_MAX_SAMPLE_BYTES */
 
     /* counters, read by the control thread for heartbeats and the report */
     atomic_uint_fast64_t processed, gaps, dropped, restarts;
@@ -140,15 +163,13 @@ struct ab_processor {
     atomic_uint_fast64_t lost_frames;
     ab_log_limiter_t gap_limiter, drop_limiter, bad_limiter;
 
-    /* the input stream, in order, repaired (its sockets: receive thread) */
+    /* the input streams, each in order, repaired (its sockets: receive thread) */
     ab_subscriber_t *subscriber;
     uint32_t backlog_ms;
-    bool drop_pending;            /* blocks the worker's queue refused, as one gap */
     unsigned unwoken;             /* records queued since the processing thread was last woken */
     uint64_t records_queued;      /* receive thread: records put in in_ring */
     atomic_uint_fast64_t records_handled; /* processing thread: records it is done with */
     ab_pub_t *pub;                /* the receive thread's publisher, while it runs */
-    uint64_t drop_frame0, drop_end;
     double repair_seconds;
 };
 
@@ -159,17 +180,30 @@ static bool s_on_worker(const ab_processor_t *self)
     return atomic_load(&self->worker_running) && pthread_equal(pthread_self(), self->worker_thread_id);
 }
 
+/* A plugin's log line, naming the plugin and, when the processor has
+ * several inputs, the stream of the instance that wrote it. */
+static void s_log_plugin_line(const ab_processor_t *self, uint16_t input, int32_t level, const char *text)
+{
+    ab_log_level_t clamped = (ab_log_level_t)(level < 0 ? 0 : level > 3 ? 3 : level);
+    if (self->n_inputs > 1)
+        ab_log(clamped, "[%s on %s] %s", self->plugin->name, self->inputs[input].stream, text);
+    else
+        ab_log(clamped, "[%s] %s", self->plugin->name, text);
+}
+
 static void s_host_log(void *host_data, int32_t level, const char *message)
 {
-    ab_processor_t *self = host_data;
+    s_input_t *input = host_data;
+    ab_processor_t *self = input->processor;
     if (!message)
         return;
     if (!s_on_worker(self)) { /* not the real-time thread: log directly */
-        ab_log((ab_log_level_t)(level < 0 ? 0 : level > 3 ? 3 : level), "[%s] %s", self->plugin->name, message);
+        s_log_plugin_line(self, input->index, level, message);
         return;
     }
     s_log_record_t record;
     record.level = level;
+    record.input = input->index;
     size_t len = strnlen(message, sizeof record.text - 1);
     memcpy(record.text, message, len);
     record.text[len] = '\0';
@@ -177,9 +211,9 @@ static void s_host_log(void *host_data, int32_t level, const char *message)
         atomic_fetch_add_explicit(&self->log_drops, 1, memory_order_relaxed);
 }
 
-static void s_host_fail(void *host_data, const char *message)
+/* The processor fails (the first message is kept): every input stops. */
+static void s_fail(ab_processor_t *self, const char *message)
 {
-    ab_processor_t *self = host_data;
     if (!atomic_flag_test_and_set(&self->fail_claimed)) {
         size_t len = message ? strnlen(message, sizeof self->fail_message - 1) : 0;
         if (len)
@@ -189,53 +223,88 @@ static void s_host_fail(void *host_data, const char *message)
     }
 }
 
+/* An input's plugin instance failed: say which, when there are several.
+ * Real-time safe (snprintf into a stack buffer, no allocation). */
+static void s_input_fail(s_input_t *input, const char *message)
+{
+    ab_processor_t *self = input->processor;
+    if (self->n_inputs == 1) {
+        s_fail(self, message);
+        return;
+    }
+    char text[sizeof self->fail_message];
+    snprintf(text, sizeof text, "on stream %s: %s", input->stream, message ? message : "");
+    s_fail(self, text);
+}
+
+static void s_host_fail(void *host_data, const char *message)
+{
+    s_input_fail(host_data, message);
+}
+
+/* Outputs of every input so far. */
+static unsigned s_count_outputs(const ab_processor_t *self)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < self->n_inputs; i++)
+        n += atomic_load(&self->inputs[i].n_outputs);
+    return n;
+}
+
 static int32_t s_host_declare_output(void *host_data, const char *suffix, uint32_t kind, uint32_t channels,
                                      uint32_t hop)
 {
-    ab_processor_t *self = host_data;
-    unsigned n = atomic_load(&self->n_outputs);
-    if (n >= AB_HOST_MAX_OUTPUTS || !suffix || kind < AB_PLUGIN_OUTPUT_AUDIO || kind > AB_PLUGIN_OUTPUT_EVENT ||
-        channels < 1 || channels > AB_BLOCK_MAX_CHANNELS)
+    s_input_t *input = host_data;
+    unsigned n = atomic_load(&input->n_outputs);
+    if (!suffix || kind < AB_PLUGIN_OUTPUT_AUDIO || kind > AB_PLUGIN_OUTPUT_EVENT || channels < 1 ||
+        channels > AB_BLOCK_MAX_CHANNELS)
         return AB_PLUGIN_ERROR;
-    s_output_t *out = &self->outputs[n];
-    snprintf(out->stream, sizeof out->stream, "%s/%s", self->stream, suffix);
-    if (!ab_stream_name_valid(out->stream))
+    char stream[AB_STREAM_NAME_MAX + 2];
+    snprintf(stream, sizeof stream, "%s/%s", input->stream, suffix);
+    if (!ab_stream_name_valid(stream))
         return AB_PLUGIN_ERROR;
     for (unsigned i = 0; i < n; i++)
-        if (strcmp(self->outputs[i].stream, out->stream) == 0) {
+        if (strcmp(input->outputs[i].stream, stream) == 0) {
             /* Declared again on re-activation: the shape may have changed.
              * Nothing is being published meanwhile (activation runs on the
              * processing thread, between blocks). */
-            self->outputs[i].kind = kind;
-            self->outputs[i].channels = channels;
-            self->outputs[i].hop = hop;
+            input->outputs[i].kind = kind;
+            input->outputs[i].channels = channels;
+            input->outputs[i].hop = hop;
             return (int32_t)i;
         }
+    /* A node announces at most AB_CTL_MAX_STREAMS outputs, over all its inputs. */
+    if (n >= AB_HOST_MAX_OUTPUTS || s_count_outputs(input->processor) >= AB_CTL_MAX_STREAMS)
+        return AB_PLUGIN_ERROR;
+    s_output_t *out = &input->outputs[n];
+    memcpy(out->stream, stream, sizeof out->stream);
     out->kind = kind;
     out->channels = channels;
     out->hop = hop;
     out->seq = 0;
-    atomic_store_explicit(&self->n_outputs, n + 1, memory_order_release);
+    atomic_store_explicit(&input->n_outputs, n + 1, memory_order_release);
     return (int32_t)n;
 }
 
 static int32_t s_host_publish(void *host_data, const ab_plugin_output_block_t *block)
 {
-    ab_processor_t *self = host_data;
-    unsigned n = atomic_load_explicit(&self->n_outputs, memory_order_acquire);
+    s_input_t *input = host_data;
+    ab_processor_t *self = input->processor;
+    unsigned n = atomic_load_explicit(&input->n_outputs, memory_order_acquire);
     if (!block || block->output < 0 || (unsigned)block->output >= n || block->frames > AB_BLOCK_MAX_FRAMES ||
-        (block->frames && !block->samples) || block->channels != self->outputs[block->output].channels) {
+        (block->frames && !block->samples) || block->channels != input->outputs[block->output].channels) {
         atomic_fetch_add_explicit(&self->publish_drops, 1, memory_order_relaxed);
         return AB_PLUGIN_ERROR;
     }
     s_out_header_t header;
     memset(&header, 0, sizeof header);
     header.output = block->output;
+    header.input = input->index;
     header.frames = block->frames;
     header.channels = block->channels;
-    header.rate = self->format.rate;
-    header.kind = (uint8_t)self->outputs[block->output].kind;
-    header.hop = self->outputs[block->output].hop;
+    header.rate = input->format.rate;
+    header.kind = (uint8_t)input->outputs[block->output].kind;
+    header.hop = input->outputs[block->output].hop;
     header.frame0 = block->frame0;
     header.time_ns = block->time_ns;
     if (block->label) {
@@ -253,35 +322,43 @@ static int32_t s_host_publish(void *host_data, const ab_plugin_output_block_t *b
 
 /* ---- announcing the outputs ------------------------------------------------ */
 
-/* The declared outputs as hello announces them, at the given rate, into
- * outputs (zeroed first, so that two descriptions compare with memcmp).
- * Returns how many. Processing thread, or the control thread before it runs. */
-static uint32_t s_describe_outputs(ab_processor_t *self, uint32_t rate, ab_ctl_output_t *outputs)
+/* Every input's declared outputs as hello announces them, each at its
+ * input's rate (1 before the first activation: not known yet), into
+ * outputs (zeroed first, so that two descriptions compare with memcmp) and
+ * the outputs described into refs. Returns how many. Processing thread, or
+ * the control thread before it runs. */
+static uint32_t s_describe_outputs(ab_processor_t *self, ab_ctl_output_t *outputs, s_output_t **refs)
 {
-    unsigned n = atomic_load(&self->n_outputs);
-    memset(outputs, 0, AB_HOST_MAX_OUTPUTS * sizeof *outputs);
-    for (unsigned i = 0; i < n; i++) {
-        ab_ctl_output_t *out = &outputs[i];
-        snprintf(out->stream, sizeof out->stream, "%s", self->outputs[i].stream);
-        out->type = (ab_block_type_t)self->outputs[i].kind;
-        out->rate = rate;
-        out->channels = self->outputs[i].channels;
-        out->format = AB_FORMAT_F32;
-        out->hop = out->type == AB_BLOCK_FEATURES ? self->outputs[i].hop : 0;
+    uint32_t n = 0;
+    memset(outputs, 0, AB_CTL_MAX_STREAMS * sizeof *outputs);
+    for (unsigned k = 0; k < self->n_inputs; k++) {
+        s_input_t *input = &self->inputs[k];
+        unsigned n_outputs = atomic_load(&input->n_outputs);
+        for (unsigned i = 0; i < n_outputs && n < AB_CTL_MAX_STREAMS; i++, n++) {
+            ab_ctl_output_t *out = &outputs[n];
+            snprintf(out->stream, sizeof out->stream, "%s", input->outputs[i].stream);
+            out->type = (ab_block_type_t)input->outputs[i].kind;
+            out->rate = input->format.rate ? input->format.rate : 1;
+            out->channels = input->outputs[i].channels;
+            out->format = AB_FORMAT_F32;
+            out->hop = out->type == AB_BLOCK_FEATURES ? input->outputs[i].hop : 0;
+            refs[n] = &input->outputs[i];
+        }
     }
     return n;
 }
 
-/* After an activation: hand the outputs, at the input's rate, to the
- * control thread when they differ from what it has. Processing thread,
- * outside process(). */
+/* After an activation: hand the outputs to the control thread when they
+ * differ from what it has. Processing thread, outside process(). */
 static void s_post_outputs(ab_processor_t *self)
 {
-    ab_ctl_output_t outputs[AB_HOST_MAX_OUTPUTS];
-    uint32_t n = s_describe_outputs(self, self->format.rate, outputs);
+    ab_ctl_output_t outputs[AB_CTL_MAX_STREAMS];
+    s_output_t *refs[AB_CTL_MAX_STREAMS];
+    uint32_t n = s_describe_outputs(self, outputs, refs);
     pthread_mutex_lock(&self->announce_lock);
     if (n != self->n_announce || memcmp(outputs, self->announce, sizeof outputs) != 0) {
         memcpy(self->announce, outputs, sizeof outputs);
+        memcpy(self->announce_refs, refs, n * sizeof *refs);
         self->n_announce = n;
         self->announce_version++;
     }
@@ -298,6 +375,7 @@ static void s_announce_outputs(ab_processor_t *self)
     pthread_mutex_lock(&self->announce_lock);
     if (self->announce_version != self->announce_taken) {
         memcpy(self->announcing, self->announce, sizeof self->announcing);
+        memcpy(self->announcing_refs, self->announce_refs, sizeof self->announcing_refs);
         self->n_announcing = self->n_announce;
         self->announce_taken = self->announce_version;
         self->announce_unsent = true;
@@ -313,12 +391,12 @@ static void s_announce_outputs(ab_processor_t *self)
             char message[256];
             self->announce_unsent = false;
             snprintf(message, sizeof message, "cannot announce its outputs to the broker: %s", ab_strerror(rc));
-            s_host_fail(self, message);
+            s_fail(self, message);
         }
     }
     if (self->announce_waiting && ab_node_announced(self->node)) {
         for (uint32_t i = 0; i < self->n_announcing; i++)
-            atomic_store(&self->outputs[i].accepted, true);
+            atomic_store(&self->announcing_refs[i]->accepted, true);
         self->announce_waiting = false;
     }
 }
@@ -328,13 +406,100 @@ static void s_announce_outputs(ab_processor_t *self)
 static void s_repair_deliver(void *user, const ab_block_t *block);
 static void s_repair_lost(void *user, uint64_t from_seq, uint64_t to_seq, uint64_t frame0, uint64_t frames);
 
+/* The input streams are valid names, distinct, and not too many; else
+ * writes which one is wrong into error. */
+static bool s_check_streams(const ab_processor_config_t *config, char *error, size_t error_len)
+{
+    if (config->n_streams == 0 || config->n_streams > AB_PROCESSOR_MAX_INPUTS) {
+        snprintf(error, error_len, "a processor takes 1 to %d input streams, not %u", AB_PROCESSOR_MAX_INPUTS,
+                 config->n_streams);
+        return false;
+    }
+    for (uint32_t i = 0; i < config->n_streams; i++) {
+        const char *stream = config->streams[i];
+        if (!stream || !ab_stream_name_valid(stream)) {
+            snprintf(error, error_len, "bad stream name \"%s\" (1-%d characters of A-Z a-z 0-9 . _ - /)",
+                     stream ? stream : "", AB_STREAM_NAME_MAX);
+            return false;
+        }
+        for (uint32_t j = 0; j < i; j++)
+            if (strcmp(config->streams[j], stream) == 0) {
+                snprintf(error, error_len, "stream %s is given twice: a processor takes each stream once", stream);
+                return false;
+            }
+    }
+    return true;
+}
+
+/* value with every "{stream}" replaced by stream, in a new string (the
+ * caller frees it); NULL when out of memory. */
+static char *s_expand_param(const char *value, const char *stream)
+{
+    static const char placeholder[] = "{stream}";
+    const size_t placeholder_len = sizeof placeholder - 1;
+    size_t count = 0;
+    for (const char *at = strstr(value, placeholder); at; at = strstr(at + placeholder_len, placeholder))
+        count++;
+    size_t stream_len = strlen(stream);
+    char *expanded = malloc(strlen(value) + count * stream_len + 1);
+    if (!expanded)
+        return NULL;
+    char *out = expanded;
+    for (const char *at; (at = strstr(value, placeholder)) != NULL; value = at + placeholder_len) {
+        memcpy(out, value, (size_t)(at - value));
+        out += at - value;
+        memcpy(out, stream, stream_len);
+        out += stream_len;
+    }
+    strcpy(out, value);
+    return expanded;
+}
+
+/* Create the plugin instance for an input, with "{stream}" in a parameter
+ * value standing for the input's stream (so that, say, each instance of a
+ * file writer writes its own file). Returns false after writing why into
+ * error. */
+static bool s_create_instance(ab_processor_t *self, s_input_t *input, const ab_processor_config_t *config,
+                              char *error, size_t error_len)
+{
+    input->host.struct_size = sizeof input->host;
+    input->host.host_data = input;
+    input->host.log = s_host_log;
+    input->host.fail = s_host_fail;
+    input->host.declare_output = s_host_declare_output;
+    input->host.publish = s_host_publish;
+    ab_plugin_param_t *params = calloc(config->n_params ? config->n_params : 1, sizeof *params);
+    bool expanded = params != NULL;
+    for (uint32_t i = 0; expanded && i < config->n_params; i++) {
+        params[i].key = config->params[i].key;
+        params[i].value = s_expand_param(config->params[i].value, input->stream);
+        expanded = params[i].value != NULL;
+    }
+    char plugin_error[512] = "";
+    if (expanded)
+        input->instance =
+            self->plugin->create(&input->host, params, config->n_params, plugin_error, sizeof plugin_error);
+    for (uint32_t i = 0; params && i < config->n_params; i++)
+        free((char *)params[i].value);
+    free(params);
+    if (!expanded) {
+        snprintf(error, error_len, "out of memory for the plugin's parameters");
+        return false;
+    }
+    if (!input->instance) {
+        snprintf(error, error_len, "plugin \"%s\" refused its parameters%s%s: %s", self->plugin->name,
+                 self->n_inputs > 1 ? " for stream " : "", self->n_inputs > 1 ? input->stream : "",
+                 plugin_error[0] ? plugin_error : "(no reason given)");
+        return false;
+    }
+    input->n_hello_outputs = atomic_load(&input->n_outputs);
+    return true;
+}
+
 ab_processor_t *ab_processor_new(void *zmq_ctx, const ab_processor_config_t *config, char *error, size_t error_len)
 {
-    if (!config->stream || !ab_stream_name_valid(config->stream)) {
-        snprintf(error, error_len, "bad stream name \"%s\" (1-%d characters of A-Z a-z 0-9 . _ - /)",
-                 config->stream ? config->stream : "", AB_STREAM_NAME_MAX);
+    if (!s_check_streams(config, error, error_len))
         return NULL;
-    }
     ab_processor_t *self = calloc(1, sizeof *self);
     if (!self) {
         snprintf(error, error_len, "out of memory");
@@ -345,7 +510,6 @@ ab_processor_t *ab_processor_new(void *zmq_ctx, const ab_processor_config_t *con
     pthread_mutex_init(&self->announce_lock, NULL);
     atomic_flag_clear(&self->fail_claimed);
     snprintf(self->broker, sizeof self->broker, "%s", config->broker);
-    snprintf(self->stream, sizeof self->stream, "%s", config->stream);
     self->exit_at_end = config->exit_at_end;
     self->inline_processing = config->inline_processing;
     self->register_timeout_ms = config->register_timeout_ms > 0 ? config->register_timeout_ms : 5000;
@@ -374,41 +538,42 @@ ab_processor_t *ab_processor_new(void *zmq_ctx, const ab_processor_config_t *con
     self->log_ring = ab_ring_new(AB_HOST_LOG_QUEUE * sizeof(s_log_record_t));
     self->raw = malloc(AB_BLOCK_MAX_SAMPLE_BYTES);
     self->result_samples = malloc(AB_BLOCK_MAX_SAMPLE_BYTES);
+    self->inputs = calloc(config->n_streams, sizeof *self->inputs);
     self->backlog_ms = (uint32_t)(config->backlog_seconds * 1000.0);
     self->repair_seconds = config->repair_seconds > 0 ? config->repair_seconds : 12.0;
-    if (!self->in_ring || !self->out_ring || !self->log_ring || !self->raw || !self->result_samples) {
+    if (!self->in_ring || !self->out_ring || !self->log_ring || !self->raw || !self->result_samples ||
+        !self->inputs) {
         snprintf(error, error_len, "out of memory for a %zu-byte processing queue", queue);
         ab_processor_destroy(&self);
         return NULL;
     }
 
-    self->host.struct_size = sizeof self->host;
-    self->host.host_data = self;
-    self->host.log = s_host_log;
-    self->host.fail = s_host_fail;
-    self->host.declare_output = s_host_declare_output;
-    self->host.publish = s_host_publish;
-    char plugin_error[512] = "";
-    self->instance = self->plugin->create(&self->host, config->params, config->n_params, plugin_error,
-                                          sizeof plugin_error);
-    if (!self->instance) {
-        snprintf(error, error_len, "plugin \"%s\" refused its parameters: %s", self->plugin->name,
-                 plugin_error[0] ? plugin_error : "(no reason given)");
-        ab_processor_destroy(&self);
-        return NULL;
+    self->n_inputs = (uint16_t)config->n_streams;
+    ab_subscriber_stream_t subscribed[AB_PROCESSOR_MAX_INPUTS];
+    for (uint16_t i = 0; i < self->n_inputs; i++) {
+        s_input_t *input = &self->inputs[i];
+        input->processor = self;
+        input->index = i;
+        snprintf(input->stream, sizeof input->stream, "%s", config->streams[i]);
+        subscribed[i] = (ab_subscriber_stream_t){input->stream, input};
+        if (!s_create_instance(self, input, config, error, error_len)) {
+            ab_processor_destroy(&self);
+            return NULL;
+        }
     }
 
     ab_ctl_msg_t hello;
     memset(&hello, 0, sizeof hello);
     hello.role = AB_ROLE_PROCESSOR;
     snprintf(hello.name, sizeof hello.name, "%s", self->name);
-    hello.n_inputs = 1;
-    snprintf(hello.inputs[0], sizeof hello.inputs[0], "%s", self->stream);
+    hello.n_inputs = self->n_inputs;
+    for (uint16_t i = 0; i < self->n_inputs; i++)
+        snprintf(hello.inputs[i], sizeof hello.inputs[i], "%s", self->inputs[i].stream);
     /* Outputs declared by create(). Their rate is the input's, not known
      * before its first block: announced as 1 here, and again with the real
      * one once the plugin is activated (with any it declares then). */
-    self->n_hello_outputs = atomic_load(&self->n_outputs);
-    hello.n_outputs = s_describe_outputs(self, 1, hello.outputs);
+    s_output_t *refs[AB_CTL_MAX_STREAMS];
+    hello.n_outputs = s_describe_outputs(self, hello.outputs, refs);
     self->node = ab_node_new(zmq_ctx, config->broker, &hello, error, error_len);
     if (!self->node) {
         ab_processor_destroy(&self);
@@ -416,16 +581,17 @@ ab_processor_t *ab_processor_new(void *zmq_ctx, const ab_processor_config_t *con
     }
     ab_subscriber_config_t subscription = {
         .broker = config->broker,
-        .stream = self->stream,
+        .streams = subscribed,
+        .n_streams = self->n_inputs,
         .repair_window = AB_HOST_REPAIR_WINDOW,
         .give_up_ms = (int)(self->repair_seconds * 1000),
         .retry_ms = AB_HOST_REPAIR_RETRY_MS,
         .backlog_ms = self->backlog_ms,
     };
-    ab_subscriber_callbacks_t callbacks = {s_repair_deliver, s_repair_lost, self};
+    ab_subscriber_callbacks_t callbacks = {s_repair_deliver, s_repair_lost};
     self->subscriber = ab_subscriber_new(zmq_ctx, self->node, &subscription, &callbacks);
     if (!self->subscriber) {
-        snprintf(error, error_len, "out of memory for the repair window of %d blocks", AB_HOST_REPAIR_WINDOW);
+        snprintf(error, error_len, "out of memory for the repair windows of %d blocks", AB_HOST_REPAIR_WINDOW);
         ab_processor_destroy(&self);
         return NULL;
     }
@@ -443,18 +609,22 @@ void ab_processor_destroy(ab_processor_t **self_p)
         pthread_join(self->worker, NULL);
     if (self->receiver_started)
         pthread_join(self->receiver, NULL);
-    if (self->instance) {
-        if (self->active)
-            self->plugin->deactivate(self->instance);
-        self->plugin->destroy(self->instance);
+    for (unsigned i = 0; self->inputs && i < self->n_inputs; i++) {
+        s_input_t *input = &self->inputs[i];
+        if (input->instance) {
+            if (input->active)
+                self->plugin->deactivate(input->instance);
+            self->plugin->destroy(input->instance);
+        }
+        free(input->f32);
     }
+    free(self->inputs);
     ab_plugin_module_unload(&self->module);
     ab_node_destroy(&self->node);
     ab_ring_destroy(&self->in_ring);
     ab_ring_destroy(&self->out_ring);
     ab_ring_destroy(&self->log_ring);
     ab_subscriber_destroy(&self->subscriber);
-    free(self->f32);
     free(self->raw);
     free(self->result_samples);
     sem_destroy(&self->in_ready);
@@ -505,12 +675,15 @@ static void s_process_inline(ab_processor_t *self, const s_in_header_t *h, const
         s_finish_processing(self);
 }
 
-/* Queue a record of frames lost for good for the processing thread. */
-static bool s_queue_gap(ab_processor_t *self, uint64_t frame0, uint64_t frames)
+/* Queue a record of an input's frames lost for good for the processing
+ * thread. */
+static bool s_queue_gap(s_input_t *input, uint64_t frame0, uint64_t frames)
 {
+    ab_processor_t *self = input->processor;
     s_in_header_t header;
     memset(&header, 0, sizeof header);
     header.type = AB_HOST_GAP_RECORD;
+    header.input = input->index;
     header.frame0 = frame0;
     header.gap_frames = frames;
     if (self->inline_processing)
@@ -523,13 +696,24 @@ static bool s_queue_gap(ab_processor_t *self, uint64_t frame0, uint64_t frames)
     return true;
 }
 
+/* Frames of an input that could not be queued: they reach the plugin as
+ * one gap as soon as there is room. */
+static void s_hold_gap(s_input_t *input, uint64_t frame0, uint64_t end)
+{
+    if (!input->drop_pending)
+        input->drop_frame0 = frame0;
+    input->drop_pending = true;
+    input->drop_end = end;
+}
+
 /* Hand a block to the processing thread. When its queue is full the block
  * is dropped and counted, and the frames dropped reach the plugin as one
  * gap as soon as there is room again. */
-static void s_queue_block(ab_processor_t *self, const ab_block_t *block)
+static void s_queue_block(s_input_t *input, const ab_block_t *block)
 {
-    if (self->drop_pending && s_queue_gap(self, self->drop_frame0, self->drop_end - self->drop_frame0))
-        self->drop_pending = false;
+    ab_processor_t *self = input->processor;
+    if (input->drop_pending && s_queue_gap(input, input->drop_frame0, input->drop_end - input->drop_frame0))
+        input->drop_pending = false;
     s_in_header_t header;
     memset(&header, 0, sizeof header);
     header.seq = block->seq;
@@ -541,6 +725,7 @@ static void s_queue_block(ab_processor_t *self, const ab_block_t *block)
     header.bytes = (uint32_t)block->samples_len;
     header.type = (uint8_t)block->type;
     header.format = (uint8_t)block->format;
+    header.input = input->index;
     if (self->inline_processing) {
         /* raw reaches the plugin aligned, as from the queue: the samples
          * sit at any offset of the received message. */
@@ -552,13 +737,10 @@ static void s_queue_block(ab_processor_t *self, const ab_block_t *block)
         s_process_inline(self, &header, samples);
         return;
     }
-    if (self->drop_pending ||
+    if (input->drop_pending ||
         ab_ring_write2(self->in_ring, &header, sizeof header, block->samples, block->samples_len) != 0) {
         uint64_t dropped = atomic_fetch_add(&self->dropped, 1) + 1;
-        if (!self->drop_pending)
-            self->drop_frame0 = block->frame0;
-        self->drop_pending = true;
-        self->drop_end = block->frame0 + block->frames;
+        s_hold_gap(input, block->frame0, block->frame0 + block->frames);
         ab_log_limited(&self->drop_limiter, 1000, AB_LOG_WARN,
                        "plugin %s is behind: dropped block %" PRIu64 " of %s, its queue is full (%" PRIu64
                        " dropped so far)",
@@ -575,17 +757,14 @@ static void s_repair_deliver(void *user, const ab_block_t *block)
 
 static void s_repair_lost(void *user, uint64_t from_seq, uint64_t to_seq, uint64_t frame0, uint64_t frames)
 {
-    ab_processor_t *self = user;
+    s_input_t *input = user;
+    ab_processor_t *self = input->processor;
     atomic_fetch_add(&self->gaps, to_seq - from_seq + 1);
     ab_log_warn("stream %s: blocks %" PRIu64 "..%" PRIu64 " are lost for good: frames %" PRIu64 "..%" PRIu64
                 " (%" PRIu64 " frames) missing",
-                self->stream, from_seq, to_seq, frame0, frame0 + frames, frames);
-    if (frames && !s_queue_gap(self, frame0, frames)) {
-        if (!self->drop_pending)
-            self->drop_frame0 = frame0;
-        self->drop_pending = true;
-        self->drop_end = frame0 + frames;
-    }
+                input->stream, from_seq, to_seq, frame0, frame0 + frames, frames);
+    if (frames && !s_queue_gap(input, frame0, frames))
+        s_hold_gap(input, frame0, frame0 + frames);
 }
 
 /* Publish queued results while the data link is up and the broker knows
@@ -596,7 +775,7 @@ static void s_publish_results(ab_processor_t *self, ab_pub_t *pub)
     float *samples = self->result_samples;
     s_out_header_t header;
     while (ab_ring_peek(self->out_ring, &header, sizeof header) == 0) {
-        s_output_t *out = &self->outputs[header.output];
+        s_output_t *out = &self->inputs[header.input].outputs[header.output];
         size_t bytes = (size_t)header.frames * header.channels * sizeof(float);
         if (!atomic_load(&out->accepted)) {
             if (!atomic_load(&self->refused))
@@ -694,15 +873,18 @@ static bool s_delivery_turn(void *user)
  * node or restarted is not waited for. */
 static void s_wait_outputs_held(ab_processor_t *self)
 {
-    unsigned n = atomic_load(&self->n_outputs);
-    for (unsigned i = 0; i < n && !atomic_load(&self->refused); i++) {
-        const s_output_t *out = &self->outputs[i];
-        if (out->seq == 0 || !atomic_load(&out->accepted))
-            continue; /* nothing published on it */
-        s_delivery_turn_t turn = {self, ab_node_session(self->node)};
-        ab_delivery_wait_t wait = {self->ctx, self->broker, out->stream, out->seq - 1, s_delivery_turn, &turn};
-        if (ab_delivery_wait(&wait) != AB_DELIVERY_HELD)
-            return; /* said why; the broker would not answer for the others either */
+    for (unsigned k = 0; k < self->n_inputs; k++) {
+        const s_input_t *input = &self->inputs[k];
+        unsigned n = atomic_load(&input->n_outputs);
+        for (unsigned i = 0; i < n && !atomic_load(&self->refused); i++) {
+            const s_output_t *out = &input->outputs[i];
+            if (out->seq == 0 || !atomic_load(&out->accepted))
+                continue; /* nothing published on it */
+            s_delivery_turn_t turn = {self, ab_node_session(self->node)};
+            ab_delivery_wait_t wait = {self->ctx, self->broker, out->stream, out->seq - 1, s_delivery_turn, &turn};
+            if (ab_delivery_wait(&wait) != AB_DELIVERY_HELD)
+                return; /* said why; the broker would not answer for the others either */
+        }
     }
 }
 
@@ -717,11 +899,11 @@ static void *s_receiver(void *arg)
         atomic_store(&self->worker_running, true);
     }
     if (!pub) {
-        s_host_fail(self, "cannot create the data sockets");
+        s_fail(self, "cannot create the data sockets");
         goto done;
     }
     if (ab_subscriber_open(self->subscriber, error, sizeof error) != 0) {
-        s_host_fail(self, error);
+        s_fail(self, error);
         goto done;
     }
     int64_t flush_deadline = 0;
@@ -754,58 +936,62 @@ done:
 
 /* ---- processing thread -------------------------------------------------------- */
 
-/* Activate (again) for the block's shape. Outside process(): may allocate. */
-static bool s_activate(ab_processor_t *self, const s_in_header_t *h)
+/* Activate an input's instance (again) for the block's shape. Outside
+ * process(): may allocate. */
+static bool s_activate(s_input_t *input, const s_in_header_t *h)
 {
-    if (self->active) {
-        ab_log_info("stream %s changed to %u Hz, %u ch, %s: re-activating plugin %s", self->stream, h->rate,
+    ab_processor_t *self = input->processor;
+    if (input->active) {
+        ab_log_info("stream %s changed to %u Hz, %u ch, %s: re-activating plugin %s", input->stream, h->rate,
                     h->channels, ab_format_name((ab_format_t)h->format), self->plugin->name);
-        self->plugin->deactivate(self->instance);
-        self->active = false;
+        self->plugin->deactivate(input->instance);
+        input->active = false;
     }
-    free(self->f32);
-    self->f32 = malloc((size_t)AB_HOST_MAX_FRAMES * h->channels * sizeof(float));
-    if (!self->f32) {
-        s_host_fail(self, "out of memory for the conversion buffer");
+    free(input->f32);
+    input->f32 = malloc((size_t)AB_HOST_MAX_FRAMES * h->channels * sizeof(float));
+    if (!input->f32) {
+        s_input_fail(input, "out of memory for the conversion buffer");
         return false;
     }
-    memset(&self->format, 0, sizeof self->format);
-    self->format.struct_size = sizeof self->format;
-    self->format.rate = h->rate;
-    self->format.channels = h->channels;
-    self->format.max_frames = AB_HOST_MAX_FRAMES;
-    self->format.raw_format = h->format;
-    self->format.stream = self->stream;
+    memset(&input->format, 0, sizeof input->format);
+    input->format.struct_size = sizeof input->format;
+    input->format.rate = h->rate;
+    input->format.channels = h->channels;
+    input->format.max_frames = AB_HOST_MAX_FRAMES;
+    input->format.raw_format = h->format;
+    input->format.stream = input->stream;
     char error[512] = "";
-    if (self->plugin->activate(self->instance, &self->format, error, sizeof error) != AB_PLUGIN_OK) {
+    if (self->plugin->activate(input->instance, &input->format, error, sizeof error) != AB_PLUGIN_OK) {
         char message[700];
         snprintf(message, sizeof message, "activate(%u Hz, %u ch) failed: %s", h->rate, h->channels,
                  error[0] ? error : "(no reason given)");
-        s_host_fail(self, message);
+        s_input_fail(input, message);
         return false;
     }
-    self->active = true;
-    self->outputs_ended = false;
+    input->active = true;
+    input->outputs_ended = false;
     s_post_outputs(self);
     return true;
 }
 
-/* Queue the end marker of every output, after the results published so
- * far. The receive thread drains the queue (or, inline, this thread
- * does): wait for room a while. */
-static void s_queue_output_ends(ab_processor_t *self, uint32_t rate)
+/* Queue the end marker of every output of an input, after the results
+ * published so far. The receive thread drains the queue (or, inline, this
+ * thread does): wait for room a while. */
+static void s_queue_output_ends(s_input_t *input, uint32_t rate)
 {
-    unsigned n = atomic_load(&self->n_outputs);
+    ab_processor_t *self = input->processor;
+    unsigned n = atomic_load(&input->n_outputs);
     for (unsigned i = 0; i < n; i++) {
         s_out_header_t header;
         memset(&header, 0, sizeof header);
         header.output = (int32_t)i;
-        header.channels = self->outputs[i].channels;
+        header.input = input->index;
+        header.channels = input->outputs[i].channels;
         header.rate = rate;
-        header.kind = (uint8_t)self->outputs[i].kind;
+        header.kind = (uint8_t)input->outputs[i].kind;
         header.end = 1;
-        header.frame0 = self->input_end;
-        header.time_ns = self->input_end_ns;
+        header.frame0 = input->input_end;
+        header.time_ns = input->input_end_ns;
         int tries = 0;
         while (ab_ring_write(self->out_ring, &header, sizeof header) != 0) {
             if (++tries > 2000) {
@@ -817,27 +1003,28 @@ static void s_queue_output_ends(ab_processor_t *self, uint32_t rate)
             ab_clock_sleep_ms(1);
         }
     }
-    self->outputs_ended = true;
+    input->outputs_ended = true;
 }
 
-/* The input ended (its end marker, or the processor stops): deactivate the
- * plugin, which may publish its last results, then end every output after
- * them. rate is the input's. Processing thread. */
-static void s_end_outputs(ab_processor_t *self, uint32_t rate)
+/* An input ended (its end marker, or the processor stops): deactivate its
+ * instance, which may publish its last results, then end every output
+ * after them. rate is the input's. Processing thread. */
+static void s_end_outputs(s_input_t *input, uint32_t rate)
 {
-    if (self->active) {
-        self->plugin->deactivate(self->instance);
-        self->active = false;
+    if (input->active) {
+        input->processor->plugin->deactivate(input->instance);
+        input->active = false;
     }
-    if (!self->outputs_ended && rate)
-        s_queue_output_ends(self, rate);
+    if (!input->outputs_ended && rate)
+        s_queue_output_ends(input, rate);
 }
 
-static void s_process_block(ab_processor_t *self, const s_in_header_t *h, const uint8_t *samples)
+static void s_process_block(s_input_t *input, const s_in_header_t *h, const uint8_t *samples)
 {
-    if (!self->active || h->rate != self->format.rate || h->channels != self->format.channels ||
-        h->format != self->format.raw_format)
-        if (!s_activate(self, h))
+    ab_processor_t *self = input->processor;
+    if (!input->active || h->rate != input->format.rate || h->channels != input->format.channels ||
+        h->format != input->format.raw_format)
+        if (!s_activate(input, h))
             return;
     size_t sample_size = ab_format_size((ab_format_t)h->format);
     for (uint32_t done = 0; done < h->frames;) {
@@ -845,7 +1032,7 @@ static void s_process_block(ab_processor_t *self, const s_in_header_t *h, const 
         if (n > AB_HOST_MAX_FRAMES)
             n = AB_HOST_MAX_FRAMES;
         const uint8_t *raw = samples + (size_t)done * h->channels * sample_size;
-        ab_convert_to_f32((ab_format_t)h->format, raw, self->f32, (size_t)n * h->channels);
+        ab_convert_to_f32((ab_format_t)h->format, raw, input->f32, (size_t)n * h->channels);
         ab_plugin_block_t block = {
             .struct_size = sizeof block,
             .frames = n,
@@ -854,61 +1041,72 @@ static void s_process_block(ab_processor_t *self, const s_in_header_t *h, const 
             .seq = h->seq,
             .frame0 = h->frame0 + done,
             .time_ns = h->time_ns + (int64_t)((double)done * 1e9 / h->rate),
-            .samples = self->f32,
+            .samples = input->f32,
             .raw = raw,
             .raw_format = h->format,
             .raw_bytes = (uint32_t)((size_t)n * h->channels * sample_size),
         };
-        if (self->plugin->process(self->instance, &block) != AB_PLUGIN_OK) {
-            s_host_fail(self, "process() returned an error");
+        if (self->plugin->process(input->instance, &block) != AB_PLUGIN_OK) {
+            s_input_fail(input, "process() returned an error");
             return;
         }
         done += n;
     }
-    self->input_end = h->frame0 + h->frames;
-    self->input_end_ns = h->time_ns + (int64_t)((double)h->frames * 1e9 / h->rate);
+    input->input_end = h->frame0 + h->frames;
+    input->input_end_ns = h->time_ns + (int64_t)((double)h->frames * 1e9 / h->rate);
     atomic_fetch_add(&self->processed, 1);
-    atomic_store(&self->last_seq, h->seq); /* handed to the plugin: the broker's lag counts from here */
+    if (input->index == 0) /* the broker's lag counts from here, on the first input */
+        atomic_store(&self->last_seq, h->seq);
 }
 
-/* Hand one record of the input (a block, a gap or the end) to the plugin.
- * Returns false when processing is over: the stream ended and the
- * processor exits at its end. Processing thread. */
+/* Hand one record of an input (a block, a gap or the end) to its plugin
+ * instance. Returns false when processing is over: every input ended and
+ * the processor exits at the end. Processing thread. */
 static bool s_handle_record(ab_processor_t *self, const s_in_header_t *h, const uint8_t *samples)
 {
+    if (h->input >= self->n_inputs)
+        return true; /* cannot happen: the receive thread writes the records */
+    s_input_t *input = &self->inputs[h->input];
     if (h->type == AB_HOST_GAP_RECORD) {
         /* Audio lost for good: tell a plugin that can hear it. */
-        if (self->active && self->plugin->struct_size >= offsetof(ab_plugin_descriptor_t, gap) + sizeof(void *) &&
+        if (input->active &&
+            self->plugin->struct_size >= offsetof(ab_plugin_descriptor_t, gap) + sizeof(void *) &&
             self->plugin->gap)
-            self->plugin->gap(self->instance, h->frame0, h->gap_frames);
+            self->plugin->gap(input->instance, h->frame0, h->gap_frames);
         return true;
     }
     if (h->type == AB_BLOCK_END) {
-        ab_log_info("stream %s ended at frame %" PRIu64 " (seq %" PRIu64 ")", self->stream, h->frame0, h->seq);
+        ab_log_info("stream %s ended at frame %" PRIu64 " (seq %" PRIu64 ")", input->stream, h->frame0, h->seq);
         /* The run is over: the plugin flushes, the outputs end. A block
          * after this (the recorder started again) activates it anew. */
-        self->input_end = h->frame0;
-        self->input_end_ns = h->time_ns;
-        s_end_outputs(self, h->rate);
-        return !self->exit_at_end;
+        input->input_end = h->frame0;
+        input->input_end_ns = h->time_ns;
+        s_end_outputs(input, h->rate);
+        if (!input->ended) {
+            input->ended = true;
+            self->inputs_ended++;
+        }
+        return !self->exit_at_end || self->inputs_ended < self->n_inputs;
     }
     if (h->type != AB_BLOCK_EVENT)
-        s_process_block(self, h, samples);
+        s_process_block(input, h, samples);
     return true;
 }
 
-/* Processing is over (the end, a stop or a failure): deactivate the
- * plugin; after a clean stop end the outputs, as a recorder does.
+/* Processing is over (the end, a stop or a failure): deactivate every
+ * instance; after a clean stop end the outputs, as a recorder does.
  * Processing thread. */
 static void s_finish_processing(ab_processor_t *self)
 {
-    if (atomic_load(&self->failed)) {
-        if (self->active) {
-            self->plugin->deactivate(self->instance);
-            self->active = false;
+    bool failed = atomic_load(&self->failed);
+    for (unsigned i = 0; i < self->n_inputs; i++) {
+        s_input_t *input = &self->inputs[i];
+        if (!failed) {
+            s_end_outputs(input, input->format.rate);
+        } else if (input->active) {
+            self->plugin->deactivate(input->instance);
+            input->active = false;
         }
-    } else {
-        s_end_outputs(self, self->format.rate);
     }
     atomic_store(&self->worker_running, false);
     atomic_store(&self->worker_done, true);
@@ -951,10 +1149,8 @@ static void *s_worker(void *arg)
 static void s_drain_logs(ab_processor_t *self)
 {
     s_log_record_t record;
-    while (ab_ring_read(self->log_ring, &record, sizeof record) == 0) {
-        int32_t level = record.level < 0 ? 0 : record.level > 3 ? 3 : record.level;
-        ab_log((ab_log_level_t)level, "[%s] %s", self->plugin->name, record.text);
-    }
+    while (ab_ring_read(self->log_ring, &record, sizeof record) == 0)
+        s_log_plugin_line(self, record.input < self->n_inputs ? record.input : 0, record.level, record.text);
 }
 
 static void s_stats(void *user, ab_ctl_msg_t *msg)
@@ -1025,8 +1221,9 @@ int ab_processor_run(ab_processor_t *self)
     int rc = ab_node_register_or_explain(self->node, "processor", self->register_timeout_ms);
     if (rc)
         return rc;
-    for (unsigned i = 0; i < self->n_hello_outputs; i++)
-        atomic_store(&self->outputs[i].accepted, true);
+    for (unsigned k = 0; k < self->n_inputs; k++)
+        for (unsigned i = 0; i < self->inputs[k].n_hello_outputs; i++)
+            atomic_store(&self->inputs[k].outputs[i].accepted, true);
     if ((!self->inline_processing &&
          (pthread_create(&self->worker, NULL, s_worker, self) != 0 || !(self->worker_started = true))) ||
         pthread_create(&self->receiver, NULL, s_receiver, self) != 0) {
@@ -1039,9 +1236,14 @@ int ab_processor_run(ab_processor_t *self)
         ab_subscriber_set_linked(self->subscriber);
     if (rc == AB_ETIMEOUT)
         ab_log_warn("the broker has not confirmed the subscription to %s yet; blocks may be missed until it does",
-                    self->stream);
-    ab_log_info("processing stream %s with plugin %s (%s) as node %s", self->stream, self->plugin->name,
-                self->module.path, self->name);
+                    self->n_inputs > 1 ? "the streams" : self->inputs[0].stream);
+    if (self->n_inputs > 1)
+        ab_log_info("processing %u streams (%s ... %s), one instance of plugin %s (%s) each, as node %s",
+                    self->n_inputs, self->inputs[0].stream, self->inputs[self->n_inputs - 1].stream,
+                    self->plugin->name, self->module.path, self->name);
+    else
+        ab_log_info("processing stream %s with plugin %s (%s) as node %s", self->inputs[0].stream,
+                    self->plugin->name, self->module.path, self->name);
     while (!atomic_load(&self->worker_done) && !atomic_load(&self->failed) && !ab_signal_stop_requested() &&
            !atomic_load(&self->refused))
         s_control_turn(self);

@@ -1,4 +1,4 @@
-/* ab_subscriber.c - one stream from the broker, in order, with repair (see ab_subscriber.h). */
+/* ab_subscriber.c - streams from the broker, each in order, with repair (see ab_subscriber.h). */
 #include "ab_subscriber.h"
 
 #include <inttypes.h>
@@ -22,23 +22,32 @@
  * block would reveal them as missing. */
 #define AB_SUB_TAIL_PROBE_NS (1000 * 1000000LL)
 
+/* One stream of the subscription: its repair, and when it was last heard. */
+typedef struct {
+    ab_subscriber_t *owner;
+    char name[AB_STREAM_NAME_MAX + 1];
+    void *user;
+    ab_repair_t *repair;
+    /* data thread only */
+    bool backlog_requested;
+    int64_t last_block_ns; /* when the last block came; 0: none yet */
+    bool tail_probed;      /* asked for what follows it since */
+} s_stream_t;
+
 struct ab_subscriber {
     void *ctx;
     ab_node_t *node;
     char broker[256];
-    char stream[AB_STREAM_NAME_MAX + 1];
     ab_subscriber_callbacks_t cb;
     uint32_t backlog_ms;
+    s_stream_t *streams;
+    size_t n_streams;
 
     /* data thread only */
-    ab_repair_t *repair;
     void *sub;
     void *replay_dealer;
     uint64_t session; /* the session whose link and replay topics are subscribed */
-    bool backlog_requested;
     uint64_t links_seen; /* the node's link confirmations already acted on */
-    int64_t last_block_ns; /* when the last block came; 0: none yet */
-    bool tail_probed;      /* asked for what follows it since */
     ab_log_limiter_t bad_limiter;
 
     atomic_bool linked;
@@ -47,26 +56,27 @@ struct ab_subscriber {
 
 static void s_deliver(void *user, const ab_block_t *block)
 {
-    ab_subscriber_t *self = user;
-    self->cb.deliver(self->cb.user, block);
+    s_stream_t *stream = user;
+    stream->owner->cb.deliver(stream->user, block);
 }
 
 static void s_lost(void *user, uint64_t from_seq, uint64_t to_seq, uint64_t frame0, uint64_t frames)
 {
-    ab_subscriber_t *self = user;
-    self->cb.lost(self->cb.user, from_seq, to_seq, frame0, frames);
+    s_stream_t *stream = user;
+    stream->owner->cb.lost(stream->user, from_seq, to_seq, frame0, frames);
 }
 
 /* Ask the broker for blocks again (on the data thread's own DEALER). */
 static void s_request(void *user, uint64_t from_seq, uint64_t to_seq, uint32_t backlog_ms)
 {
-    ab_subscriber_t *self = user;
+    s_stream_t *stream = user;
+    ab_subscriber_t *self = stream->owner;
     if (!self->replay_dealer)
         return;
     ab_ctl_msg_t msg;
     memset(&msg, 0, sizeof msg);
     msg.cmd = AB_CMD_REPLAY;
-    snprintf(msg.stream, sizeof msg.stream, "%s", self->stream);
+    snprintf(msg.stream, sizeof msg.stream, "%s", stream->name);
     msg.session = self->session;
     msg.from_seq = from_seq;
     msg.to_seq = to_seq;
@@ -76,29 +86,53 @@ static void s_request(void *user, uint64_t from_seq, uint64_t to_seq, uint32_t b
     if (ab_ctl_encode(&msg, buf, sizeof buf, &len) == 0)
         zmq_send(self->replay_dealer, buf, len, ZMQ_DONTWAIT);
     if (backlog_ms)
-        ab_log_debug("asking the broker for the last %u ms of %s", backlog_ms, self->stream);
+        ab_log_debug("asking the broker for the last %u ms of %s", backlog_ms, stream->name);
     else
         ab_log_debug("asking the broker for blocks %" PRIu64 "..%" PRIu64 " of %s again", from_seq, to_seq,
-                     self->stream);
+                     stream->name);
+}
+
+/* The subscription's stream of that name, or NULL. A linear search: a node
+ * takes a few dozen streams at most, and the names differ early. */
+static s_stream_t *s_find_stream(ab_subscriber_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->n_streams; i++)
+        if (strcmp(self->streams[i].name, name) == 0)
+            return &self->streams[i];
+    return NULL;
 }
 
 ab_subscriber_t *ab_subscriber_new(void *zmq_ctx, ab_node_t *node, const ab_subscriber_config_t *config,
                                    const ab_subscriber_callbacks_t *callbacks)
 {
+    if (config->n_streams == 0)
+        return NULL;
     ab_subscriber_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->ctx = zmq_ctx;
     self->node = node;
     snprintf(self->broker, sizeof self->broker, "%s", config->broker);
-    snprintf(self->stream, sizeof self->stream, "%s", config->stream);
     self->cb = *callbacks;
     self->backlog_ms = config->backlog_ms;
-    ab_repair_callbacks_t repair_callbacks = {s_deliver, s_lost, s_request, self};
-    self->repair = ab_repair_new(&repair_callbacks, config->repair_window, config->give_up_ms, config->retry_ms);
-    if (!self->repair) {
+    self->streams = calloc(config->n_streams, sizeof *self->streams);
+    if (!self->streams) {
         free(self);
         return NULL;
+    }
+    self->n_streams = config->n_streams;
+    for (size_t i = 0; i < config->n_streams; i++) {
+        s_stream_t *stream = &self->streams[i];
+        stream->owner = self;
+        snprintf(stream->name, sizeof stream->name, "%s", config->streams[i].name);
+        stream->user = config->streams[i].user;
+        ab_repair_callbacks_t repair_callbacks = {s_deliver, s_lost, s_request, stream};
+        stream->repair =
+            ab_repair_new(&repair_callbacks, config->repair_window, config->give_up_ms, config->retry_ms);
+        if (!stream->repair) {
+            ab_subscriber_destroy(&self);
+            return NULL;
+        }
     }
     return self;
 }
@@ -108,7 +142,9 @@ void ab_subscriber_destroy(ab_subscriber_t **self_p)
     if (!self_p || !*self_p)
         return;
     ab_subscriber_t *self = *self_p;
-    ab_repair_destroy(&self->repair);
+    for (size_t i = 0; i < self->n_streams; i++)
+        ab_repair_destroy(&self->streams[i].repair);
+    free(self->streams);
     free(self);
     *self_p = NULL;
 }
@@ -149,11 +185,13 @@ int ab_subscriber_open(ab_subscriber_t *self, char *error, size_t error_len)
     zmq_setsockopt(self->sub, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(self->sub, ZMQ_MAXMSGSIZE, &max_size, sizeof max_size);
     ab_zutil_set_liveness(self->sub);
-    uint8_t topic[AB_TOPIC_MAX];
-    size_t topic_len = ab_topic_for_stream(self->stream, topic);
-    /* The stream first, the link topic last: when the broker sees the link
-     * subscription, the stream's is already in force. */
-    zmq_setsockopt(self->sub, ZMQ_SUBSCRIBE, topic, topic_len);
+    /* The streams first, the link topic last: when the broker sees the
+     * link subscription, the streams' are already in force. */
+    for (size_t i = 0; i < self->n_streams; i++) {
+        uint8_t topic[AB_TOPIC_MAX];
+        size_t topic_len = ab_topic_for_stream(self->streams[i].name, topic);
+        zmq_setsockopt(self->sub, ZMQ_SUBSCRIBE, topic, topic_len);
+    }
     self->session = 0;
     s_follow_session(self);
     if (zmq_connect(self->sub, ab_node_data_out(self->node)) != 0) {
@@ -171,7 +209,8 @@ int ab_subscriber_open(ab_subscriber_t *self, char *error, size_t error_len)
         return AB_EZMQ;
     }
     if (self->backlog_ms)
-        ab_repair_hold_for_backlog(self->repair, ab_clock_mono_ns());
+        for (size_t i = 0; i < self->n_streams; i++)
+            ab_repair_hold_for_backlog(self->streams[i].repair, ab_clock_mono_ns());
     return 0;
 }
 
@@ -194,10 +233,11 @@ static void s_receive_replies(ab_subscriber_t *self)
     int len;
     while ((len = zmq_recv(self->replay_dealer, buf, sizeof buf, ZMQ_DONTWAIT)) >= 0) {
         ab_ctl_msg_t msg;
-        if (len > (int)sizeof buf || ab_ctl_decode(&msg, buf, (size_t)len) != 0 || msg.cmd != AB_CMD_REPLAYING ||
-            strcmp(msg.stream, self->stream) != 0)
+        if (len > (int)sizeof buf || ab_ctl_decode(&msg, buf, (size_t)len) != 0 || msg.cmd != AB_CMD_REPLAYING)
             continue;
-        ab_repair_replaying(self->repair, msg.from_seq, msg.to_seq, msg.first_seq, ab_clock_mono_ns());
+        s_stream_t *stream = s_find_stream(self, msg.stream);
+        if (stream)
+            ab_repair_replaying(stream->repair, msg.from_seq, msg.to_seq, msg.first_seq, ab_clock_mono_ns());
     }
 }
 
@@ -223,17 +263,17 @@ static void s_receive_blocks(ab_subscriber_t *self)
             ab_block_t block;
             int rc = ab_block_decode(&block, zmq_msg_data(&payload), zmq_msg_size(&payload));
             bool replayed = zmq_msg_size(&topic) > 8 && memcmp(zmq_msg_data(&topic), "$replay/", 8) == 0;
-            if (rc ||
-                (!replayed && !ab_topic_matches(zmq_msg_data(&topic), zmq_msg_size(&topic), self->stream)) ||
-                strcmp(block.stream, self->stream) != 0) {
+            s_stream_t *stream = rc ? NULL : s_find_stream(self, block.stream);
+            if (!stream ||
+                (!replayed && !ab_topic_matches(zmq_msg_data(&topic), zmq_msg_size(&topic), stream->name))) {
                 atomic_fetch_add(&self->bad, 1);
                 ab_log_limited(&self->bad_limiter, 1000, AB_LOG_WARN, "ignored a bad block: %s",
-                               rc ? ab_strerror(rc) : "topic and stream do not match");
+                               rc ? ab_strerror(rc) : "not a stream subscribed to, or not its topic");
             } else {
                 atomic_fetch_add(&self->received, 1);
-                self->last_block_ns = ab_clock_mono_ns();
-                self->tail_probed = false;
-                ab_repair_push(self->repair, &block, self->last_block_ns);
+                stream->last_block_ns = ab_clock_mono_ns();
+                stream->tail_probed = false;
+                ab_repair_push(stream->repair, &block, stream->last_block_ns);
             }
         }
         zmq_msg_close(&topic);
@@ -245,21 +285,26 @@ void ab_subscriber_poll(ab_subscriber_t *self, int timeout_ms)
 {
     s_follow_session(self);
     uint64_t links = ab_node_links(self->node);
+    int64_t now = ab_clock_mono_ns();
     if (links != self->links_seen) {
         /* A link confirmed again: the data connection was remade (or the
          * node registered anew), and blocks published meanwhile - the
-         * stream's last ones perhaps, which no later block would reveal
+         * streams' last ones perhaps, which no later block would reveal
          * as missing - are asked for. */
-        if (self->links_seen) {
-            ab_log_info("data link to the broker made again: asking for %s from seq %" PRIu64 " on",
-                        self->stream, ab_repair_expected(self->repair));
-            ab_repair_catch_up(self->repair, ab_clock_mono_ns());
+        for (size_t i = 0; self->links_seen && i < self->n_streams; i++) {
+            s_stream_t *stream = &self->streams[i];
+            ab_log_info("data link to the broker made again: asking for %s from seq %" PRIu64 " on", stream->name,
+                        ab_repair_expected(stream->repair));
+            ab_repair_catch_up(stream->repair, now);
         }
         self->links_seen = links;
     }
-    if (self->backlog_ms && !self->backlog_requested && atomic_load(&self->linked)) {
-        ab_repair_request_backlog(self->repair, self->backlog_ms, ab_clock_mono_ns());
-        self->backlog_requested = true;
+    for (size_t i = 0; self->backlog_ms && i < self->n_streams && atomic_load(&self->linked); i++) {
+        s_stream_t *stream = &self->streams[i];
+        if (!stream->backlog_requested) {
+            ab_repair_request_backlog(stream->repair, self->backlog_ms, now);
+            stream->backlog_requested = true;
+        }
     }
     zmq_pollitem_t items[] = {{self->sub, 0, ZMQ_POLLIN, 0}, {self->replay_dealer, 0, ZMQ_POLLIN, 0}};
     if (zmq_poll(items, 2, timeout_ms) > 0) {
@@ -268,15 +313,22 @@ void ab_subscriber_poll(ab_subscriber_t *self, int timeout_ms)
         if (items[0].revents & ZMQ_POLLIN)
             s_receive_blocks(self);
     }
-    int64_t now = ab_clock_mono_ns();
-    if (self->last_block_ns && !self->tail_probed && now - self->last_block_ns > AB_SUB_TAIL_PROBE_NS) {
-        ab_repair_catch_up(self->repair, now);
-        self->tail_probed = true;
+    now = ab_clock_mono_ns();
+    uint64_t pending = 0, repaired = 0, duplicates = 0;
+    for (size_t i = 0; i < self->n_streams; i++) {
+        s_stream_t *stream = &self->streams[i];
+        if (stream->last_block_ns && !stream->tail_probed && now - stream->last_block_ns > AB_SUB_TAIL_PROBE_NS) {
+            ab_repair_catch_up(stream->repair, now);
+            stream->tail_probed = true;
+        }
+        ab_repair_tick(stream->repair, now);
+        pending += ab_repair_pending(stream->repair);
+        repaired += ab_repair_repaired(stream->repair);
+        duplicates += ab_repair_duplicates(stream->repair);
     }
-    ab_repair_tick(self->repair, now);
-    atomic_store(&self->pending, ab_repair_pending(self->repair));
-    atomic_store(&self->repaired, ab_repair_repaired(self->repair));
-    atomic_store(&self->duplicates, ab_repair_duplicates(self->repair));
+    atomic_store(&self->pending, pending);
+    atomic_store(&self->repaired, repaired);
+    atomic_store(&self->duplicates, duplicates);
 }
 
 void ab_subscriber_set_linked(ab_subscriber_t *self)

@@ -1,14 +1,16 @@
-/* ab_subscriber.h - a node's subscription to one stream through the broker,
- * shared by every node that consumes a stream (processors, players).
+/* ab_subscriber.h - a node's subscription to one or more streams through
+ * the broker, shared by every node that consumes streams (processors,
+ * players).
  *
- * It owns the data thread's sockets: a SUB connected to the broker's data
- * out, subscribed to the stream, to "$link/<session>" (the broker confirms
+ * It owns the data thread's sockets: one SUB connected to the broker's data
+ * out, subscribed to every stream, to "$link/<session>" (the broker confirms
  * the node's link when it sees that subscription) and to the node's replay
- * topic; and a DEALER on the broker's control endpoint for replay requests.
- * Blocks go through ab_repair, so the `deliver` callback sees each block of
- * the stream exactly once and in sequence order, and `lost` reports what
- * could not be had, with its exact frame range. It follows the node's
- * session when the node registers again (a restarted broker).
+ * topic; and one DEALER on the broker's control endpoint for replay
+ * requests. Each stream's blocks go through its own ab_repair, so the
+ * `deliver` callback sees each block of a stream exactly once and in
+ * sequence order, and `lost` reports what could not be had, with its exact
+ * frame range; both get the stream's own user pointer. It follows the
+ * node's session when the node registers again (a restarted broker).
  *
  * Life cycle: ab_subscriber_new() and ab_subscriber_destroy() on the
  * control thread; ab_subscriber_open(), _poll() and _close() on the one data
@@ -35,12 +37,18 @@ typedef struct {
      * frames) (frames 0 when the range is unknown). Delivery goes on after
      * them. [data-thread] */
     void (*lost)(void *user, uint64_t from_seq, uint64_t to_seq, uint64_t frame0, uint64_t frames);
-    void *user;
 } ab_subscriber_callbacks_t;
+
+/* A stream subscribed to, and the user pointer its callbacks get. */
+typedef struct {
+    const char *name;
+    void *user;
+} ab_subscriber_stream_t;
 
 typedef struct {
     const char *broker;       /* control endpoint, for replay requests */
-    const char *stream;       /* the stream subscribed to */
+    const ab_subscriber_stream_t *streams; /* distinct names */
+    size_t n_streams;         /* at least 1 */
     size_t repair_window;     /* blocks held while a missing one is repaired */
     int give_up_ms;           /* how long a missing block is waited for */
     int retry_ms;             /* how often the request is repeated meanwhile */
@@ -78,5 +86,6 @@ uint64_t ab_subscriber_bad(const ab_subscriber_t *self);        /* malformed or 
 uint64_t ab_subscriber_repaired(const ab_subscriber_t *self);   /* missing blocks that came later */
 uint64_t ab_subscriber_duplicates(const ab_subscriber_t *self); /* blocks that came twice */
 uint64_t ab_subscriber_pending(const ab_subscriber_t *self);    /* blocks held for a missing one */
+/* The counters are sums over the subscription's streams. */
 
 #endif

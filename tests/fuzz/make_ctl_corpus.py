@@ -105,7 +105,7 @@ def malformed():
     yield "bad_name", pack(dict(hello, name="a//b"))
     yield "bad_name_nul", pack(dict(hello, name="a\x00b"))
     yield "bad_role", pack(dict(hello, role="mixer"))
-    yield "bad_17_inputs", pack(dict(hello, inputs=["s%d" % i for i in range(17)]))
+    yield "bad_65_inputs", pack(dict(hello, inputs=["s%d" % i for i in range(65)]))
     yield "bad_output_format", pack(dict(hello, outputs=[dict(OUTPUT_AUDIO, format="f64")]))
     yield "bad_output_rate", pack(dict(hello, outputs=[dict(OUTPUT_AUDIO, rate=0)]))
     yield "bad_host_too_long", pack(dict(hello, host="h" * 256))

@@ -22,7 +22,7 @@ extern "C" {
 
 #define AB_CTL_MAX_BYTES 65536 /* largest control message either side accepts */
 #define AB_CTL_STR_MAX 255     /* host names, endpoints, reasons */
-#define AB_CTL_MAX_STREAMS 16  /* inputs or outputs of one node */
+#define AB_CTL_MAX_STREAMS 64  /* inputs or outputs of one node */
 #define AB_CTL_MAX_STATS 16    /* counters in one heartbeat */
 #define AB_CTL_STAT_NAME_MAX 31
 

@@ -1,7 +1,10 @@
 /* ab_processor.h - a processor node: hosts one plugin (ab_plugin.h) on one
- * stream.
+ * or more streams, one plugin instance per stream.
  *
- * Three threads, so that a slow plugin only ever costs its own blocks:
+ * The streams come over one SUB socket, and all instances share one set of
+ * threads, so that a processor taking 32 streams costs what one taking a
+ * single stream does, not 32 times it. Three threads, so that a slow plugin
+ * only ever costs its own blocks:
  *  - the receive thread takes blocks off the SUB socket, checks sequence
  *    numbers, and copies them into a lock-free ring (a full ring drops the
  *    block and counts it); it also publishes the plugin's results;
@@ -18,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ab_ctl.h"
 #include "ab_export.h"
 #include "ab_plugin.h"
 
@@ -27,14 +31,19 @@ extern "C" {
 
 typedef struct ab_processor ab_processor_t;
 
+/* Input streams of one processor at most (a node's hello lists them). */
+#define AB_PROCESSOR_MAX_INPUTS AB_CTL_MAX_STREAMS
+
 typedef struct {
     const char *broker;              /* control endpoint */
-    const char *stream;              /* input stream */
+    const char *const *streams;      /* input streams: distinct names, each processed by its own
+                                        plugin instance (created with the same parameters) */
+    uint32_t n_streams;              /* 1..AB_PROCESSOR_MAX_INPUTS */
     const char *plugin;              /* name (searched) or path */
     const char *name;                /* node name; NULL: "<plugin>-<pid>" */
     const ab_plugin_param_t *params; /* --param KEY=VALUE, copied by the plugin */
     uint32_t n_params;
-    bool exit_at_end;                /* stop after the stream's end block */
+    bool exit_at_end;                /* stop once every input stream has sent its end block */
     size_t queue_bytes;              /* receive -> processing ring; 0: 16 MiB */
     int register_timeout_ms;         /* 0: 5000 */
     double backlog_seconds;          /* on joining, first the last seconds the broker holds */
@@ -45,20 +54,24 @@ typedef struct {
                                         holds up its own input, see the README */
 } ab_processor_config_t;
 
-/* Load the plugin, check its parameters, create an instance, connect.
- * Returns NULL after writing what failed (naming the plugin) and what to
- * do into error. [control-thread] */
+/* Load the plugin, check its parameters, create an instance per input
+ * stream, connect. Returns NULL after writing what failed (naming the
+ * plugin, and the stream when there are several) and what to do into
+ * error. [control-thread] */
 AB_EXPORT ab_processor_t *ab_processor_new(void *zmq_ctx, const ab_processor_config_t *config, char *error,
                                            size_t error_len);
 
-/* Deactivate and destroy the plugin instance, unload it, free. NULL-safe.
+/* Deactivate and destroy the plugin instances, unload it, free. NULL-safe.
  * [control-thread] */
 AB_EXPORT void ab_processor_destroy(ab_processor_t **self_p);
 
-/* Register, subscribe, process until a stop signal (or the stream's end
- * with exit_at_end), then say goodbye. The plugin's outputs are announced
- * to the broker once it is activated, and ended (an end marker after their
- * last results) when the input ends and when the processor stops cleanly.
+/* Register, subscribe, process until a stop signal (or, with exit_at_end,
+ * the end of every input), then say goodbye. An instance's outputs
+ * (named "<its stream>/<suffix>") are announced to the broker once it is
+ * activated, and ended (an end marker after their last results) when its
+ * input ends and when the processor stops cleanly. One failing instance
+ * stops the whole processor. The broker's `lag` for the node counts on its
+ * first input.
  * Returns 0, AB_EPLUGIN when the plugin failed, AB_EREFUSED when the broker
  * refused the node or one of its outputs (another node publishes it), or
  * another AB_E... code, after logging why. [control-thread] */
