@@ -31,7 +31,8 @@ enum {
     OPT_SPEED,
     OPT_CAPACITY,
     OPT_JACK,
-    OPT_INLINE
+    OPT_INLINE,
+    OPT_ALL_STREAMS
 };
 
 static const struct option s_options[] = {
@@ -51,6 +52,7 @@ static const struct option s_options[] = {
     {"capacity", no_argument, NULL, OPT_CAPACITY},
     {"jack", no_argument, NULL, OPT_JACK},
     {"inline", no_argument, NULL, OPT_INLINE},
+    {"all-streams", no_argument, NULL, OPT_ALL_STREAMS},
     CLI_COMMON_OPTIONS,
     {NULL, 0, NULL, 0},
 };
@@ -59,7 +61,7 @@ static void s_help(void)
 {
     printf("usage: audiobus bench [--streams N] [--processors M] [--rate HZ] [--block FRAMES]\n"
            "                      [--duration S] [--runs K] [--speed X] [--capacity] [--jack]\n"
-           "                      [--inline]\n"
+           "                      [--inline] [--all-streams]\n"
            "                      [--transport tcp|ipc] [--json] [--quick]\n\n"
            "Measures audiobus on this machine: starts a broker on free loopback ports (or uses\n"
            "--broker), N recorders of a synthetic signal paced in real time and M processors\n"
@@ -92,6 +94,9 @@ static void s_help(void)
            "                       inside it (p99.9, max, %% of the block period); real time only\n"
            "  --inline             processors run the plugin on their receive thread\n"
            "                       (audiobus process --inline): one wake-up less a block\n"
+           "  --all-streams        each of the M processors takes all N streams (one process,\n"
+           "                       a plugin instance per stream; the baseline: M subscribers\n"
+           "                       of every topic) instead of one process per pair\n"
            "  --transport tcp|ipc  loopback TCP (default) or Unix domain sockets\n"
            "  --broker ENDPOINT    use this running broker instead of starting one\n"
            "  --json               print one JSON object with everything\n"
@@ -240,6 +245,7 @@ int cmd_bench(int argc_in, char **argv_in)
         case OPT_CAPACITY: config.capacity = true; break;
         case OPT_JACK: config.jack = true; break;
         case OPT_INLINE: config.inline_processing = true; break;
+        case OPT_ALL_STREAMS: config.all_streams = true; break;
         case OPT_SPEED:
             if (!cli_parse_double(optarg, 0.01, 100000, &config.speed))
                 rc = cli_usage_error("bench", "bad --speed \"%s\" (expected 0.01..100000)", optarg);

@@ -19,6 +19,8 @@ typedef enum { BENCH_TCP, BENCH_IPC } bench_transport_t;
 typedef struct {
     uint32_t streams;        /* recorders (audiobus) or publishers (baseline) */
     uint32_t processors;     /* per stream */
+    bool all_streams;        /* each processor takes every stream: one process with an instance
+                                per stream (a subscriber of each topic), not one a pair */
     uint32_t rate;           /* frames per second */
     uint32_t block_frames;   /* frames per block, one channel of f32 */
     double duration;         /* seconds each run lasts (audio per stream: duration x speed) */
@@ -73,7 +75,8 @@ typedef struct {
 uint64_t bench_blocks_per_stream(const bench_config_t *config);
 
 /* How long the receivers of a run may take to start and link: 20 s, and
- * 50 ms more for each (hundreds of processes start slowly on 2 cores). */
+ * 50 ms more for each stream-processor pair (hundreds of processes start
+ * slowly on 2 cores). */
 int bench_start_timeout_ms(const bench_config_t *config);
 
 /* Deliveries per second the load asks for: streams x processors x blocks
@@ -107,13 +110,14 @@ bool bench_samples_add(bench_samples_t *samples, const int64_t *values, size_t n
 void bench_samples_summary(bench_samples_t *samples, bench_latency_t *out);
 void bench_samples_free(bench_samples_t *samples);
 
-/* Read every receiver's results file of a run, DIR/sSpP.txt (written by
+/* Read every receiver's results file of a run, DIR/<file_prefix>sSpP.txt (written by
  * the bench_probe plugin or a baseline subscriber: a line of counts and
  * the first and last arrival times, then latencies in ns, one a line), and
  * fill run's expected, received, disorder, offered and deliveries per
  * second and latency. A missing or malformed file is said on stderr
  * (naming what, e.g. "processor") and makes the run not ok. */
-void bench_results_collect(const bench_config_t *config, const char *dir, const char *what, bench_run_t *run);
+void bench_results_collect(const bench_config_t *config, const char *dir, const char *file_prefix, const char *what,
+                           bench_run_t *run);
 
 /* CPU time (utime + stime) of a process (tid 0) or of one of its threads,
  * in clock ticks; -1 when it cannot be read. (bench_proc.c) */

@@ -1,6 +1,7 @@
 /* bench_audiobus.c - one bench run through audiobus: a broker (or the one
  * given), N recorders of a synthetic signal and M processors per stream
- * hosting the bench_probe plugin, all child processes of this executable. */
+ * (or, --all-streams, M processors taking every stream) hosting the
+ * bench_probe plugin, all child processes of this executable. */
 #include <audiobus/audiobus.h>
 #include <errno.h>
 #include <jansson.h>
@@ -136,37 +137,65 @@ static uint32_t s_linked(s_run_t *self)
     return linked;
 }
 
+/* Start one processor: bench_probe on streams, named name, writing its
+ * results to path (a --param value). */
+static int s_start_processor(s_run_t *self, const char *streams, const char *name, const char *path,
+                             const char *max_blocks, char *error, size_t error_len)
+{
+    const bench_config_t *config = self->config;
+    s_args_t args = {.n = 0};
+    s_add(&args, config->exe, "process");
+    s_add(&args, "--broker", self->broker);
+    s_add(&args, "--stream", streams);
+    s_add(&args, "--plugin", "bench_probe");
+    s_add(&args, "--param", path);
+    s_add(&args, "--param", max_blocks);
+    s_add(&args, "--name", name);
+    s_add(&args, "--exit-at-end", NULL);
+    if (config->inline_processing)
+        s_add(&args, "--inline", NULL);
+    s_add(&args, "--log-level", config->log_level);
+    if (!bench_children_start(&self->children, "processor", name + strlen(self->prefix), config->exe, args.argv)) {
+        snprintf(error, error_len, "cannot start processor %s", name);
+        return AB_EIO;
+    }
+    return 0;
+}
+
 static int s_start_processors(s_run_t *self, char *error, size_t error_len)
 {
     const bench_config_t *config = self->config;
     char max_blocks[64];
     snprintf(max_blocks, sizeof max_blocks, "max_blocks=%llu",
              (unsigned long long)bench_blocks_per_stream(config) + 16);
-    for (uint32_t s = 0; s < config->streams; s++)
-        for (uint32_t p = 0; p < config->processors; p++) {
-            char stream[64], name[64], path[PATH_MAX + 8];
-            snprintf(stream, sizeof stream, "%ss%u", self->prefix, s);
-            snprintf(name, sizeof name, "%ss%up%u", self->prefix, s, p);
-            snprintf(path, sizeof path, "path=%s/s%up%u.txt", self->dir, s, p);
-            s_args_t args = {.n = 0};
-            s_add(&args, config->exe, "process");
-            s_add(&args, "--broker", self->broker);
-            s_add(&args, "--stream", stream);
-            s_add(&args, "--plugin", "bench_probe");
-            s_add(&args, "--param", path);
-            s_add(&args, "--param", max_blocks);
-            s_add(&args, "--name", name);
-            s_add(&args, "--exit-at-end", NULL);
-            if (config->inline_processing)
-                s_add(&args, "--inline", NULL);
-            s_add(&args, "--log-level", config->log_level);
-            if (!bench_children_start(&self->children, "processor", name + strlen(self->prefix), config->exe,
-                                      args.argv)) {
-                snprintf(error, error_len, "cannot start processor %s", name);
-                return AB_EIO;
-            }
+    int rc = 0;
+    if (config->all_streams) {
+        /* every stream, in one --stream list; each instance's file is
+         * named after its stream ("<prefix>sS"): DIR/<prefix>sSpP.txt */
+        char streams[BENCH_MAX_STREAMS * 64] = "";
+        for (uint32_t s = 0; s < config->streams; s++) {
+            size_t len = strlen(streams);
+            snprintf(streams + len, sizeof streams - len, "%s%ss%u", s ? "," : "", self->prefix, s);
         }
-    uint32_t want = config->streams * config->processors;
+        for (uint32_t p = 0; p < config->processors && rc == 0; p++) {
+            char name[64], path[PATH_MAX + 32];
+            snprintf(name, sizeof name, "%sp%u", self->prefix, p);
+            snprintf(path, sizeof path, "path=%s/{stream}p%u.txt", self->dir, p);
+            rc = s_start_processor(self, streams, name, path, max_blocks, error, error_len);
+        }
+    } else {
+        for (uint32_t s = 0; s < config->streams && rc == 0; s++)
+            for (uint32_t p = 0; p < config->processors && rc == 0; p++) {
+                char stream[64], name[64], path[PATH_MAX + 8];
+                snprintf(stream, sizeof stream, "%ss%u", self->prefix, s);
+                snprintf(name, sizeof name, "%ss%up%u", self->prefix, s, p);
+                snprintf(path, sizeof path, "path=%s/s%up%u.txt", self->dir, s, p);
+                rc = s_start_processor(self, stream, name, path, max_blocks, error, error_len);
+            }
+    }
+    if (rc)
+        return rc;
+    uint32_t want = config->all_streams ? config->processors : config->streams * config->processors;
     for (int waited = 0; s_linked(self) < want; waited += 50) {
         bench_children_poll(&self->children, 0);
         for (uint32_t i = 0; i < self->children.n; i++)
@@ -289,7 +318,8 @@ int bench_audiobus_run(const bench_config_t *config, bench_run_t *run, char *err
                     self.children.nodes[i].status);
         }
     bench_children_report(&self.children, seconds, run);
-    bench_results_collect(config, self.dir, "processor", run);
+    /* --all-streams: each instance names its file after its stream */
+    bench_results_collect(config, self.dir, config->all_streams ? self.prefix : "", "processor", run);
     s_read_recorder_stats(&self, run);
     run->seconds = seconds;
     bench_children_remove_dir(self.dir);

@@ -1,7 +1,8 @@
 /* bench_baseline.c - one bench run through a bare libzmq relay: zmq_proxy
  * (XSUB -> XPUB), one publisher per stream sending blocks of the same size
  * at the same pace as a recorder, and as many subscribers per stream as
- * there are processors, each a child process on the same transport. */
+ * there are processors (or, --all-streams, that many subscribers of every
+ * stream), each a child process on the same transport. */
 #include <audiobus/audiobus.h>
 #include <errno.h>
 #include <limits.h>
@@ -65,20 +66,31 @@ static int s_start_nodes(s_run_t *self, char *error, size_t error_len)
     snprintf(block, sizeof block, "%u", config->block_frames);
     snprintf(blocks, sizeof blocks, "%llu", (unsigned long long)per_stream);
     snprintf(go, sizeof go, "%s/go", self->dir);
-    for (uint32_t s = 0; s < config->streams; s++) {
-        char topic[32];
-        snprintf(topic, sizeof topic, "s%u.", s); /* "s1." is no prefix of "s10." */
-        for (uint32_t p = 0; p < config->processors; p++) {
-            char name[48], path[PATH_MAX], ready[PATH_MAX];
-            snprintf(name, sizeof name, "sub-s%up%u", s, p);
-            snprintf(path, sizeof path, "%s/s%up%u.txt", self->dir, s, p);
-            snprintf(ready, sizeof ready, "%s/s%up%u.ready", self->dir, s, p);
-            char *argv[] = {(char *)config->exe, "bench", "--baseline-node", "subscriber", self->out, topic, path,
-                            max_blocks, ready, NULL};
-            if (!bench_children_start(&self->children, "subscriber", name, config->exe, argv)) {
-                snprintf(error, error_len, "cannot start baseline subscriber %s", name);
-                return AB_EIO;
-            }
+    /* A subscriber per pair, or (--all-streams) one per processor taking
+     * every topic; each says it receives through its ready file. */
+    uint32_t n_subscribers = config->all_streams ? config->processors : config->streams * config->processors;
+    for (uint32_t i = 0; i < n_subscribers; i++) {
+        uint32_t p = i % config->processors, first = config->all_streams ? 0 : i / config->processors;
+        uint32_t last = config->all_streams ? config->streams - 1 : first;
+        static char topics[BENCH_MAX_STREAMS * 16], paths[BENCH_MAX_STREAMS * (PATH_MAX / 16)];
+        char name[48], ready[PATH_MAX];
+        topics[0] = paths[0] = '\0';
+        for (uint32_t s = first; s <= last; s++) {
+            size_t t = strlen(topics), q = strlen(paths);
+            /* "s1." is no prefix of "s10." */
+            snprintf(topics + t, sizeof topics - t, "%ss%u.", s > first ? "," : "", s);
+            snprintf(paths + q, sizeof paths - q, "%s%s/s%up%u.txt", s > first ? "," : "", self->dir, s, p);
+        }
+        if (config->all_streams)
+            snprintf(name, sizeof name, "sub-p%u", p);
+        else
+            snprintf(name, sizeof name, "sub-s%up%u", first, p);
+        snprintf(ready, sizeof ready, "%s/sub%u.ready", self->dir, i);
+        char *argv[] = {(char *)config->exe, "bench", "--baseline-node", "subscriber", self->out, topics, paths,
+                        max_blocks, ready, NULL};
+        if (!bench_children_start(&self->children, "subscriber", name, config->exe, argv)) {
+            snprintf(error, error_len, "cannot start baseline subscriber %s", name);
+            return AB_EIO;
         }
     }
     bench_children_mark_start(&self->children);
@@ -96,13 +108,12 @@ static int s_start_nodes(s_run_t *self, char *error, size_t error_len)
     /* Every subscriber receives: let the publishers go. */
     for (int waited = 0;; waited += 20) {
         uint32_t ready = 0;
-        for (uint32_t s = 0; s < config->streams; s++)
-            for (uint32_t p = 0; p < config->processors; p++) {
-                char path[PATH_MAX];
-                snprintf(path, sizeof path, "%s/s%up%u.ready", self->dir, s, p);
-                ready += access(path, F_OK) == 0;
-            }
-        if (ready == config->streams * config->processors)
+        for (uint32_t i = 0; i < n_subscribers; i++) {
+            char path[PATH_MAX];
+            snprintf(path, sizeof path, "%s/sub%u.ready", self->dir, i);
+            ready += access(path, F_OK) == 0;
+        }
+        if (ready == n_subscribers)
             break;
         bench_children_poll(&self->children, 0);
         for (uint32_t i = 0; i < self->children.n; i++)
@@ -113,7 +124,7 @@ static int s_start_nodes(s_run_t *self, char *error, size_t error_len)
             }
         if (waited > bench_start_timeout_ms(config)) {
             snprintf(error, error_len, "%u of the %u baseline subscribers received within %d s", ready,
-                     config->streams * config->processors, bench_start_timeout_ms(config) / 1000);
+                     n_subscribers, bench_start_timeout_ms(config) / 1000);
             return AB_ETIMEOUT;
         }
         ab_clock_sleep_ms(20);
@@ -159,7 +170,7 @@ int bench_baseline_run(const bench_config_t *config, bench_run_t *run, char *err
                     self.children.nodes[i].status);
         }
     bench_children_report(&self.children, seconds, run);
-    bench_results_collect(config, self.dir, "baseline subscriber", run);
+    bench_results_collect(config, self.dir, "", "baseline subscriber", run);
     run->seconds = seconds;
     bench_children_remove_dir(self.dir);
     return rc;

@@ -9,9 +9,11 @@
  *       BLOCK f32 frames paced at RATE frames per second (the sample rate
  *       times bench's --speed), each stamped with its capture time,
  *       then an end marker
- *   audiobus bench --baseline-node subscriber ENDPOINT_OUT TOPIC RESULTS_FILE MAX_BLOCKS READY_FILE
- *       receives TOPIC until the end marker, creating READY_FILE at the
- *       first probe; writes its results in the bench_probe plugin's format
+ *   audiobus bench --baseline-node subscriber ENDPOINT_OUT TOPICS RESULTS_FILES MAX_BLOCKS READY_FILE
+ *       receives each of TOPICS (separated by commas) until its end
+ *       marker, creating READY_FILE once each has sent a probe; writes the
+ *       results of each topic to its file of RESULTS_FILES (as many,
+ *       separated by commas) in the bench_probe plugin's format
  *
  * A message is two frames, like an audiobus block: the topic, then the
  * payload: capture time (int64 ns since the epoch), frame0 (uint64), then
@@ -112,28 +114,69 @@ static int s_publisher(char **argv)
     return 0;
 }
 
+/* One topic a subscriber takes, and what it got of it. */
+typedef struct {
+    char topic[64];
+    const char *path;
+    int64_t *latencies;
+    uint64_t blocks, frames, disorder, next_frame0, recorded;
+    int64_t first_ns, last_ns;
+    bool probed, ended;
+} s_topic_t;
+
+static int s_write_results(const s_topic_t *t)
+{
+    FILE *f = fopen(t->path, "w");
+    if (!f)
+        return s_fail("subscriber", strerror(errno));
+    fprintf(f,
+            "blocks %llu frames %llu disorder %llu gaps 0 gap_frames 0 unrecorded %llu first_frame0 0 first_ns %lld "
+            "last_ns %lld\n",
+            (unsigned long long)t->blocks, (unsigned long long)t->frames, (unsigned long long)t->disorder,
+            (unsigned long long)(t->blocks - t->recorded), (long long)t->first_ns, (long long)t->last_ns);
+    for (uint64_t i = 0; i < t->recorded; i++)
+        fprintf(f, "%lld\n", (long long)t->latencies[i]);
+    return fclose(f) == 0 ? 0 : s_fail("subscriber", strerror(errno));
+}
+
+/* TOPICS and RESULTS_FILES: one, or several separated by commas (one
+ * socket subscribed to each topic, as a processor taking several streams). */
 static int s_subscriber(char **argv)
 {
-    const char *endpoint = argv[0], *topic = argv[1], *path = argv[2], *ready_file = argv[4];
+    const char *endpoint = argv[0], *ready_file = argv[4];
     uint64_t max_blocks = strtoull(argv[3], NULL, 10);
-    bool ready = false;
-    int64_t *latencies = calloc(max_blocks ? max_blocks : 1, sizeof *latencies);
-    if (!latencies)
-        return s_fail("subscriber", "out of memory");
+    static s_topic_t topics[BENCH_MAX_STREAMS];
+    size_t n_topics = 0;
+    char *topic_save = NULL, *path_save = NULL;
+    for (char *topic = strtok_r(argv[1], ",", &topic_save), *path = strtok_r(argv[2], ",", &path_save);
+         topic && path; topic = strtok_r(NULL, ",", &topic_save), path = strtok_r(NULL, ",", &path_save)) {
+        if (n_topics == BENCH_MAX_STREAMS)
+            return s_fail("subscriber", "too many topics");
+        s_topic_t *t = &topics[n_topics++];
+        snprintf(t->topic, sizeof t->topic, "%s", topic);
+        t->path = path;
+        t->latencies = calloc(max_blocks ? max_blocks : 1, sizeof *t->latencies);
+        if (!t->latencies)
+            return s_fail("subscriber", "out of memory");
+    }
+    if (n_topics == 0)
+        return s_fail("subscriber", "no topic");
     void *ctx = zmq_ctx_new();
     void *sub = zmq_socket(ctx, ZMQ_SUB);
     int hwm = BENCH_HWM;
     zmq_setsockopt(sub, ZMQ_RCVHWM, &hwm, sizeof hwm);
-    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, topic, strlen(topic));
+    for (size_t i = 0; i < n_topics; i++)
+        zmq_setsockopt(sub, ZMQ_SUBSCRIBE, topics[i].topic, strlen(topics[i].topic));
     if (zmq_connect(sub, endpoint))
         return s_fail("subscriber", zmq_strerror(zmq_errno()));
-    uint64_t blocks = 0, frames = 0, disorder = 0, next_frame0 = 0, recorded = 0;
-    int64_t first_ns = 0, last_ns = 0;
-    unsigned char buffer[16 + 65536 * 4];
-    while (!ab_signal_stop_requested()) {
+    size_t probed = 0, ended = 0;
+    static unsigned char buffer[16 + 65536 * 4];
+    while (ended < n_topics && !ab_signal_stop_requested()) {
         char name[256];
-        if (zmq_recv(sub, name, sizeof name, 0) < 0)
+        int name_len = zmq_recv(sub, name, sizeof name - 1, 0);
+        if (name_len < 0)
             continue;
+        name[name_len < (int)sizeof name - 1 ? name_len : (int)sizeof name - 1] = '\0';
         int more = 0;
         size_t more_len = sizeof more;
         zmq_getsockopt(sub, ZMQ_RCVMORE, &more, &more_len);
@@ -143,47 +186,50 @@ static int s_subscriber(char **argv)
         if (n < 0)
             continue;
         int64_t now = ab_clock_wall_ns();
-        if (n == 1) { /* a probe: say that this subscriber receives */
-            FILE *r = ready ? NULL : fopen(ready_file, "w");
-            if (r) {
-                fclose(r);
-                ready = true;
+        s_topic_t *t = NULL;
+        for (size_t i = 0; i < n_topics && !t; i++)
+            if (strcmp(topics[i].topic, name) == 0)
+                t = &topics[i];
+        if (!t || t->ended)
+            continue;
+        if (n == 1) { /* a probe: once every topic has sent one, say that this subscriber receives */
+            if (!t->probed && ++probed == n_topics) {
+                FILE *r = fopen(ready_file, "w");
+                if (r)
+                    fclose(r);
             }
+            t->probed = true;
             continue;
         }
-        if (n < 16)
-            break; /* the end marker */
+        if (n < 16) { /* the end marker */
+            t->ended = true;
+            ended++;
+            continue;
+        }
         int64_t time_ns;
         uint64_t frame0;
         memcpy(&time_ns, buffer, 8);
         memcpy(&frame0, buffer + 8, 8);
-        if (recorded < max_blocks)
-            latencies[recorded++] = now - time_ns;
-        if (blocks == 0)
-            first_ns = now;
-        last_ns = now;
+        if (t->recorded < max_blocks)
+            t->latencies[t->recorded++] = now - time_ns;
+        if (t->blocks == 0)
+            t->first_ns = now;
+        t->last_ns = now;
         uint64_t block = ((uint64_t)n - 16) / 4;
-        if (blocks && frame0 != next_frame0)
-            disorder++;
-        next_frame0 = frame0 + block;
-        blocks++;
-        frames += block;
+        if (t->blocks && frame0 != t->next_frame0)
+            t->disorder++;
+        t->next_frame0 = frame0 + block;
+        t->blocks++;
+        t->frames += block;
     }
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return s_fail("subscriber", strerror(errno));
-    fprintf(f,
-            "blocks %llu frames %llu disorder %llu gaps 0 gap_frames 0 unrecorded %llu first_frame0 0 first_ns %lld "
-            "last_ns %lld\n",
-            (unsigned long long)blocks, (unsigned long long)frames, (unsigned long long)disorder,
-            (unsigned long long)(blocks - recorded), (long long)first_ns, (long long)last_ns);
-    for (uint64_t i = 0; i < recorded; i++)
-        fprintf(f, "%lld\n", (long long)latencies[i]);
-    fclose(f);
-    free(latencies);
+    int rc = 0;
+    for (size_t i = 0; i < n_topics; i++) {
+        rc = rc ? rc : s_write_results(&topics[i]);
+        free(topics[i].latencies);
+    }
     zmq_close(sub);
     zmq_ctx_term(ctx);
-    return 0;
+    return rc;
 }
 
 int bench_baseline_node(int argc, char **argv)

@@ -122,11 +122,19 @@ static void s_print_capture(const bench_run_t *runs, size_t n_runs)
                max / 1000.0, 100.0 * max / period);
 }
 
+/* How the processors are run, for the title line. */
+static const char *s_processor_kind(const bench_config_t *config)
+{
+    if (config->all_streams)
+        return config->inline_processing ? " (inline, each taking every stream)" : " (each taking every stream)";
+    return config->inline_processing ? " (inline)" : "";
+}
+
 void bench_report_text(const bench_config_t *config, const bench_run_t *runs, size_t n_runs)
 {
     printf("audiobus bench: %u stream(s) x %u processor(s)%s, %u Hz, %u-frame blocks (f32 mono), %g s at %gx "
            "real time%s, %s, %u run(s)%s\n\n",
-           config->streams, config->processors, config->inline_processing ? " (inline)" : "", config->rate,
+           config->streams, config->processors, s_processor_kind(config), config->rate,
            config->block_frames, config->duration, config->speed,
            config->jack ? ", captured through PortAudio from a dummy JACK server" : "", s_transport(config),
            config->runs, config->baseline ? " each, baseline and audiobus interleaved" : "");
@@ -224,7 +232,8 @@ static void s_print_json(json_t *root)
 
 static json_t *s_config_json(const bench_config_t *config)
 {
-    return json_pack("{s:i,s:i,s:i,s:i,s:f,s:f,s:i,s:b,s:b,s:b,s:b,s:s,s:s}", "streams", (int)config->streams,
+    return json_pack("{s:i,s:b,s:i,s:i,s:i,s:f,s:f,s:i,s:b,s:b,s:b,s:b,s:s,s:s}", "streams", (int)config->streams,
+                     "all_streams", config->all_streams,
                      "processors", (int)config->processors, "rate", (int)config->rate, "block",
                      (int)config->block_frames, "duration", config->duration, "speed", config->speed, "runs",
                      (int)config->runs, "baseline", config->baseline, "capacity", config->capacity, "jack",
@@ -307,7 +316,7 @@ void bench_report_capacity_text(const bench_config_t *config, const bench_run_t 
 {
     printf("audiobus bench --capacity: %u stream(s) x %u processor(s)%s, %u Hz, %u-frame blocks (%u bytes, f32 mono), "
            "%g s a step, %s; kept up = no block lost and >= %.0f%% of the offered rate taken\n\n",
-           config->streams, config->processors, config->inline_processing ? " (inline)" : "", config->rate,
+           config->streams, config->processors, s_processor_kind(config), config->rate,
            config->block_frames, config->block_frames * 4, config->duration, s_transport(config),
            100 * BENCH_KEEP_PACE);
     printf("%-9s %9s %12s %12s %9s %9s %9s %9s %9s %7s\n", "kind", "speed", "offered/s", "deliv/s", "lost",

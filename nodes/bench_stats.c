@@ -108,14 +108,15 @@ static bool s_results_read(const char *path, s_results_t *results)
     return ok;
 }
 
-void bench_results_collect(const bench_config_t *config, const char *dir, const char *what, bench_run_t *run)
+void bench_results_collect(const bench_config_t *config, const char *dir, const char *file_prefix, const char *what,
+                           bench_run_t *run)
 {
     s_results_t results;
     memset(&results, 0, sizeof results);
     for (uint32_t s = 0; s < config->streams; s++)
         for (uint32_t p = 0; p < config->processors; p++) {
             char path[4096];
-            snprintf(path, sizeof path, "%s/s%up%u.txt", dir, s, p);
+            snprintf(path, sizeof path, "%s/%ss%up%u.txt", dir, file_prefix, s, p);
             if (!s_results_read(path, &results)) {
                 fprintf(stderr, "audiobus bench: no results from %s s%up%u (%s)\n", what, s, p, path);
                 run->ok = false;
