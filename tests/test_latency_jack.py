@@ -82,7 +82,11 @@ class Jack:
         self.period = period
         self.name = "ab-latency-%s-%d" % (PART, period)
         self.env = {"JACK_DEFAULT_SERVER": self.name, "JACK_NO_AUDIO_RESERVATION": "1"}
-        self.log = open(os.path.join(work, "jackd-%d.txt" % period), "w")
+        # Appended to: a server tried again after a stall keeps the log of
+        # the one before; this server's part starts at log_start.
+        self.log = open(os.path.join(work, "jackd-%d.txt" % period), "a")
+        self.log_start = self.log.tell()
+        self.tool_timeouts = 0
         self.proc = subprocess.Popen(["jackd", "-n", self.name, "-d", "dummy", "-r", str(RATE), "-p", str(period)],
                                      stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      env=dict(os.environ, **self.env))
@@ -90,6 +94,7 @@ class Jack:
                 or self.proc.poll() is not None:
             self.stop()
             with open(self.log.name) as f:
+                f.seek(self.log_start)
                 raise RuntimeError("jackd did not start:\n" + f.read())
 
     def tool(self, *args):
@@ -103,6 +108,7 @@ class Jack:
             message = "%s did not finish within 20 s (a stalled JACK server; see %s)" % (" ".join(args),
                                                                                         self.log.name)
             print(message, flush=True)
+            self.tool_timeouts += 1
             return subprocess.CompletedProcess(list(args), -1, "", message)
 
     def ports(self):
@@ -122,7 +128,13 @@ class Jack:
         libjack; seen on this kind of VM now and then, on a fresh server too)."""
         self.log.flush()
         with open(self.log.name) as f:
+            f.seek(self.log_start)
             return f.read().count("was not finished, state = Triggered")
+
+    def stalled(self):
+        """True when the server stalled: a JACK tool hung on it, or it woke
+        clients that never ran in 100 cycles or more."""
+        return self.tool_timeouts > 0 or self.stalled_cycles() >= 100
 
     def stop(self):
         if self.proc.poll() is None:
@@ -226,32 +238,36 @@ def through_broker(jack, target_ms):
     return r
 
 
-def broker_attempt():
-    """direct, through-50 and through-150 on a fresh server; returns them and
-    how many cycles the server stalled."""
-    jack = Jack(256)
-    try:
-        direct = measure(jack, "direct", ["--block", "256"])
-        check_round_trip(direct, "P=256 B=256 direct, for reference", 512, 256)
-        r50 = through_broker(jack, 50)
-        r150 = through_broker(jack, 150)
-    finally:
-        stalled = jack.stalled_cycles()
-        jack.stop()
-    return direct, r50, r150, stalled
+def on_fresh_server(period, part, attempts=3):
+    """Run part(jack) on a new server of this period. A stalled JACK server
+    (a tool hanging on it, or clients woken that never run) is the machine's
+    and libjack's, not audiobus's: when checks failed on a server that
+    stalled, they are set aside and part runs again on a new server, up to
+    attempts times. Returns part's result."""
+    for attempt in range(1, attempts + 1):
+        mark = h.failure_mark()
+        jack = Jack(period)
+        try:
+            result = part(jack)
+        finally:
+            stalled = jack.stalled()
+            how = "%d tool(s) hung, %d stalled cycles" % (jack.tool_timeouts, jack.stalled_cycles())
+            jack.stop()
+        if h.failure_mark() == mark or not stalled or attempt == attempts:
+            return result
+        h.set_aside_failures(mark, "attempt %d: the JACK server (period %d) stalled (%s); again on a new server"
+                             % (attempt, period, how))
+
+
+def broker_part(jack):
+    """direct, through-50 and through-150 on one server."""
+    direct = measure(jack, "direct", ["--block", "256"])
+    check_round_trip(direct, "P=256 B=256 direct, for reference", 512, 256)
+    return direct, through_broker(jack, 50), through_broker(jack, 150)
 
 
 if PART == "broker":
-    # A stalled JACK server (clients woken that never run) is the machine's
-    # and libjack's, not audiobus's: a run on a server that stalled while the
-    # checks failed is tried again on a new server, up to three times.
-    for attempt in range(1, 4):
-        mark = h.failure_mark()
-        direct, r50, r150, stalled = broker_attempt()
-        if h.failure_mark() == mark or stalled < 100 or attempt == 3:
-            break
-        h.set_aside_failures(mark, "attempt %d: the JACK server stalled for %d cycles; again on a new server"
-                             % (attempt, stalled))
+    direct, r50, r150 = on_fresh_server(256, broker_part)
     if direct and direct["frames"] and r50 and r50["frames"] and r150 and r150["frames"]:
         base = direct["frames"]["p50"]
         for target_ms, r in ((50, r50), (150, r150)):
@@ -322,8 +338,7 @@ if PART == "stall":
     h.finish()
 
 # --- period 256 -------------------------------------------------------------
-jack = Jack(256)
-try:
+def period_256(jack):
     r = measure(jack, "block256", ["--block", "256"])
     check_round_trip(r, "P=256 B=256 full duplex", 256 + 256, 256)
     h.check(r is None or r["full_duplex"], "one full-duplex stream on one host API", r and r["description"])
@@ -372,21 +387,19 @@ try:
         h.check(r["missed"] >= 4, "cut: the probes sent while cut are not found", r["missed"], r["latencies"])
         h.check(r["found"] >= 10, "cut: the others are found", r["found"], r["latencies"])
         h.check(r["frames"] and r["frames"]["p50"] == 256, "cut: the found ones still 256", r["frames"])
-finally:
-    jack.stop()
 
-# --- other periods: the figure follows the period -----------------------------
-jack = Jack(512)
-try:
+
+def period_512(jack):
     check_round_trip(measure(jack, "block256", ["--block", "256"]), "P=512 B=256 full duplex", 512 + 256, 512)
     check_round_trip(measure(jack, "block0", ["--block", "0"]), "P=512 B=0 full duplex", 512, 512)
-finally:
-    jack.stop()
 
-jack = Jack(128)
-try:
+
+def period_128(jack):
     check_round_trip(measure(jack, "block128", ["--block", "128"]), "P=128 B=128 full duplex", 128 + 128, 128)
-finally:
-    jack.stop()
 
+
+on_fresh_server(256, period_256)
+# Other periods: the figure follows the period.
+on_fresh_server(512, period_512)
+on_fresh_server(128, period_128)
 h.finish()
