@@ -131,11 +131,6 @@ class Jack:
             f.seek(self.log_start)
             return f.read().count("was not finished, state = Triggered")
 
-    def stalled(self):
-        """True when the server stalled: a JACK tool hung on it, or it woke
-        clients that never ran in 100 cycles or more."""
-        return self.tool_timeouts > 0 or self.stalled_cycles() >= 100
-
     def stop(self):
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -250,13 +245,15 @@ def on_fresh_server(period, part, attempts=3):
         try:
             result = part(jack)
         finally:
-            stalled = jack.stalled()
-            how = "%d tool(s) hung, %d stalled cycles" % (jack.tool_timeouts, jack.stalled_cycles())
+            cycles = jack.stalled_cycles()
             jack.stop()
+        # Stalled: a JACK tool hung on it, or it woke clients that never ran
+        # in 100 cycles or more.
+        stalled = jack.tool_timeouts > 0 or cycles >= 100
         if h.failure_mark() == mark or not stalled or attempt == attempts:
             return result
-        h.set_aside_failures(mark, "attempt %d: the JACK server (period %d) stalled (%s); again on a new server"
-                             % (attempt, period, how))
+        h.set_aside_failures(mark, "attempt %d: the JACK server (period %d) stalled (%d tool(s) hung, %d stalled "
+                             "cycles); again on a new server" % (attempt, period, jack.tool_timeouts, cycles))
 
 
 def broker_part(jack):
