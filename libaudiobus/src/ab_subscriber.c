@@ -21,6 +21,11 @@
  * be dropped on their way to a subscriber that fell behind, and no later
  * block would reveal them as missing. */
 #define AB_SUB_TAIL_PROBE_NS (1000 * 1000000LL)
+/* After a replay request, its answer is watched for this long. Outside
+ * such a window only the SUB socket is waited on (see ab_subscriber_poll);
+ * a later answer is read with the next request's, and only ever raises
+ * what the repair knows the broker no longer holds. */
+#define AB_SUB_ANSWER_WINDOW_NS (10 * 1000000000LL)
 
 /* One stream of the subscription: its repair, and when it was last heard. */
 typedef struct {
@@ -48,6 +53,8 @@ struct ab_subscriber {
     void *replay_dealer;
     uint64_t session; /* the session whose link and replay topics are subscribed */
     uint64_t links_seen; /* the node's link confirmations already acted on */
+    int64_t answers_until_ns; /* replay answers are watched for until then */
+    int rcvtimeo_ms;          /* the SUB socket's receive timeout as set */
     ab_log_limiter_t bad_limiter;
 
     atomic_bool linked;
@@ -85,6 +92,7 @@ static void s_request(void *user, uint64_t from_seq, uint64_t to_seq, uint32_t b
     size_t len;
     if (ab_ctl_encode(&msg, buf, sizeof buf, &len) == 0)
         zmq_send(self->replay_dealer, buf, len, ZMQ_DONTWAIT);
+    self->answers_until_ns = ab_clock_mono_ns() + AB_SUB_ANSWER_WINDOW_NS;
     if (backlog_ms)
         ab_log_debug("asking the broker for the last %u ms of %s", backlog_ms, stream->name);
     else
@@ -193,6 +201,7 @@ int ab_subscriber_open(ab_subscriber_t *self, char *error, size_t error_len)
         zmq_setsockopt(self->sub, ZMQ_SUBSCRIBE, topic, topic_len);
     }
     self->session = 0;
+    self->rcvtimeo_ms = -1; /* ZeroMQ's default: wait for ever */
     s_follow_session(self);
     if (zmq_connect(self->sub, ab_node_data_out(self->node)) != 0) {
         snprintf(error, error_len, "cannot connect to the broker's data-out endpoint %s: %s",
@@ -241,44 +250,72 @@ static void s_receive_replies(ab_subscriber_t *self)
     }
 }
 
+/* Take one data message whose first frame (topic) has been received:
+ * receive its payload, check it and hand the block to its stream's
+ * repair. Closes topic. */
+static void s_take_block(ab_subscriber_t *self, zmq_msg_t *topic)
+{
+    zmq_msg_t payload;
+    zmq_msg_init(&payload);
+    bool two_frames = zmq_msg_more(topic) && zmq_msg_recv(&payload, self->sub, ZMQ_DONTWAIT) >= 0;
+    if (two_frames && zmq_msg_more(&payload)) {
+        ab_zutil_drain(self->sub);
+        two_frames = false;
+    }
+    if (!two_frames) {
+        atomic_fetch_add(&self->bad, 1);
+        ab_log_limited(&self->bad_limiter, 1000, AB_LOG_WARN, "ignored a data message with the wrong frames");
+    } else {
+        ab_block_t block;
+        int rc = ab_block_decode(&block, zmq_msg_data(&payload), zmq_msg_size(&payload));
+        bool replayed = zmq_msg_size(topic) > 8 && memcmp(zmq_msg_data(topic), "$replay/", 8) == 0;
+        s_stream_t *stream = rc ? NULL : s_find_stream(self, block.stream);
+        if (!stream || (!replayed && !ab_topic_matches(zmq_msg_data(topic), zmq_msg_size(topic), stream->name))) {
+            atomic_fetch_add(&self->bad, 1);
+            ab_log_limited(&self->bad_limiter, 1000, AB_LOG_WARN, "ignored a bad block: %s",
+                           rc ? ab_strerror(rc) : "not a stream subscribed to, or not its topic");
+        } else {
+            atomic_fetch_add(&self->received, 1);
+            stream->last_block_ns = ab_clock_mono_ns();
+            stream->tail_probed = false;
+            ab_repair_push(stream->repair, &block, stream->last_block_ns);
+        }
+    }
+    zmq_msg_close(topic);
+    zmq_msg_close(&payload);
+}
+
+/* Take the data messages waiting on the SUB socket, a bounded burst. */
 static void s_receive_blocks(ab_subscriber_t *self)
 {
     for (int i = 0; i < 256; i++) {
-        zmq_msg_t topic, payload;
+        zmq_msg_t topic;
         zmq_msg_init(&topic);
         if (zmq_msg_recv(&topic, self->sub, ZMQ_DONTWAIT) < 0) {
             zmq_msg_close(&topic);
             return;
         }
-        zmq_msg_init(&payload);
-        bool two_frames = zmq_msg_more(&topic) && zmq_msg_recv(&payload, self->sub, ZMQ_DONTWAIT) >= 0;
-        if (two_frames && zmq_msg_more(&payload)) {
-            ab_zutil_drain(self->sub);
-            two_frames = false;
-        }
-        if (!two_frames) {
-            atomic_fetch_add(&self->bad, 1);
-            ab_log_limited(&self->bad_limiter, 1000, AB_LOG_WARN, "ignored a data message with the wrong frames");
-        } else {
-            ab_block_t block;
-            int rc = ab_block_decode(&block, zmq_msg_data(&payload), zmq_msg_size(&payload));
-            bool replayed = zmq_msg_size(&topic) > 8 && memcmp(zmq_msg_data(&topic), "$replay/", 8) == 0;
-            s_stream_t *stream = rc ? NULL : s_find_stream(self, block.stream);
-            if (!stream ||
-                (!replayed && !ab_topic_matches(zmq_msg_data(&topic), zmq_msg_size(&topic), stream->name))) {
-                atomic_fetch_add(&self->bad, 1);
-                ab_log_limited(&self->bad_limiter, 1000, AB_LOG_WARN, "ignored a bad block: %s",
-                               rc ? ab_strerror(rc) : "not a stream subscribed to, or not its topic");
-            } else {
-                atomic_fetch_add(&self->received, 1);
-                stream->last_block_ns = ab_clock_mono_ns();
-                stream->tail_probed = false;
-                ab_repair_push(stream->repair, &block, stream->last_block_ns);
-            }
-        }
-        zmq_msg_close(&topic);
-        zmq_msg_close(&payload);
+        s_take_block(self, &topic);
     }
+}
+
+/* Wait up to timeout_ms on the SUB socket alone, then take the burst that
+ * came. A blocking receive sleeps on the socket's mailbox the way a bare
+ * subscriber does: three poll() calls a burst, where zmq_poll() over the
+ * two sockets made eight (it probes each socket's mailbox on every pass). */
+static void s_wait_blocks(ab_subscriber_t *self, int timeout_ms)
+{
+    if (timeout_ms != self->rcvtimeo_ms &&
+        zmq_setsockopt(self->sub, ZMQ_RCVTIMEO, &timeout_ms, sizeof timeout_ms) == 0)
+        self->rcvtimeo_ms = timeout_ms;
+    zmq_msg_t topic;
+    zmq_msg_init(&topic);
+    if (zmq_msg_recv(&topic, self->sub, 0) < 0) { /* the timeout, or a signal */
+        zmq_msg_close(&topic);
+        return;
+    }
+    s_take_block(self, &topic);
+    s_receive_blocks(self);
 }
 
 void ab_subscriber_poll(ab_subscriber_t *self, int timeout_ms)
@@ -306,12 +343,16 @@ void ab_subscriber_poll(ab_subscriber_t *self, int timeout_ms)
             stream->backlog_requested = true;
         }
     }
-    zmq_pollitem_t items[] = {{self->sub, 0, ZMQ_POLLIN, 0}, {self->replay_dealer, 0, ZMQ_POLLIN, 0}};
-    if (zmq_poll(items, 2, timeout_ms) > 0) {
-        if (items[1].revents & ZMQ_POLLIN)
-            s_receive_replies(self);
-        if (items[0].revents & ZMQ_POLLIN)
-            s_receive_blocks(self);
+    if (now < self->answers_until_ns) {
+        zmq_pollitem_t items[] = {{self->sub, 0, ZMQ_POLLIN, 0}, {self->replay_dealer, 0, ZMQ_POLLIN, 0}};
+        if (zmq_poll(items, 2, timeout_ms) > 0) {
+            if (items[1].revents & ZMQ_POLLIN)
+                s_receive_replies(self);
+            if (items[0].revents & ZMQ_POLLIN)
+                s_receive_blocks(self);
+        }
+    } else {
+        s_wait_blocks(self, timeout_ms);
     }
     now = ab_clock_mono_ns();
     uint64_t pending = 0, repaired = 0, duplicates = 0;
