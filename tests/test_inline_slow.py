@@ -22,6 +22,11 @@ accounted for - processed, or reported lost for good (stats `processed` +
 `gaps` = every block sent, `gaps` > 0, the loss in its log); its plugin
 hears the lost audio as gap() calls covering exactly the missing frames.
 
+Last, a processor on two streams ("first", short and handled at once, then
+"second", sent 20x faster than the plugin takes it): the broker lists it
+with lag 0 once "first" and its end marker are handled, then with the lag
+of "second", the input it is behind on, not of its first input.
+
 usage: test_inline_slow.py --bin PATH/TO/audiobus --latency-plugin PATH/TO/latency.so
 """
 import os
@@ -125,4 +130,37 @@ else:
     h.check(heard_blocks == stats.get("processed"), "the plugin saw every processed block", heard_blocks, stats)
     h.check(sum(n for _, n in heard_gaps) == stats.get("lost_frames"), "gap() covered exactly the frames lost",
             sum(n for _, n in heard_gaps), stats.get("lost_frames"))
+broker2.stop()
+
+# ---- 3. behind on its second input: the lag shown is that input's --------------
+# "first" is short and handled at once, its end marker too (lag 0, not 1);
+# then "second" comes 20x faster than the plugin takes it. The broker's lag
+# is the input furthest behind, not the first one.
+broker3, ep3 = h.start_broker(work, "broker3")
+two = h.Node(work, "two", ["process", "--broker", ep3, "--stream", "first,second", "--plugin", LATENCY_SO, "--name",
+                           "two", "--inline", "--param", "delay_factor=1",
+                           "--param", "path=%s/two-{stream}.txt" % work])
+h.check(h.wait_linked(ep3, ["two"]), "the two-stream processor linked before the recorders start")
+
+
+def record(stream, seconds):
+    status, out, err = h.run(["record", "--broker", ep3, "--stream", stream, "--source", "synth:sine", "--rate",
+                              str(RATE), "--block", str(BLOCK), "--duration", str(seconds), "--speed", "20"],
+                             timeout=60)
+    h.check(status == 0, "recorder of %s exits 0" % stream, status, err[-800:])
+
+
+FIRST_BLOCKS = RATE // 5 // BLOCK  # 0.2 s
+record("first", 0.2)
+h.check(h.wait_for(lambda: (h.node_entry(ep3, "two") or {}).get("stats", {}).get("processed", 0) >= FIRST_BLOCKS, 10),
+        "the first input's blocks were all handed to the plugin", h.node_entry(ep3, "two"))
+h.check(h.wait_for(lambda: (h.node_entry(ep3, "two") or {}).get("lag") == 0, 5),
+        "with its end marker handled too, the processor is listed with lag 0", h.node_entry(ep3, "two"),
+        h.stream_entry(ep3, "first"))
+record("second", 20)
+h.check(h.wait_for(lambda: (h.node_entry(ep3, "two") or {}).get("lag", 0) > 1000, 5),
+        "the processor is listed as far behind: on its second input", h.node_entry(ep3, "two"),
+        h.stream_entry(ep3, "second"))
+h.check(two.stop(timeout=20) == 0, "SIGTERM stops it with exit 0", two.output()[-1500:])
+broker3.stop()
 h.finish()

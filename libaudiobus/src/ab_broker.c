@@ -37,6 +37,8 @@ typedef struct {
     bool linked;
     uint32_t n_stats;
     ab_ctl_stat_t stats[AB_CTL_MAX_STATS];
+    uint32_t n_input_seqs; /* of the last heartbeat, one per input (0: none sent) */
+    uint64_t input_seqs[AB_CTL_MAX_STREAMS];
     int64_t stats_ns; /* when they came */
     uint64_t bad;     /* malformed messages from this node */
 } s_node_t;
@@ -625,16 +627,33 @@ static void s_pack_uint_kv(msgpack_packer *pk, const char *key, uint64_t value)
     msgpack_pack_uint64(pk, value);
 }
 
-/* Blocks a processor is behind the newest of its first input: the stream's
- * last seq minus the last seq it handed to its plugin (its heartbeat). */
+/* Blocks a stream has beyond seq, the last one a node handed to its plugin. */
+static uint64_t s_stream_lag(ab_broker_t *self, const char *stream_name, uint64_t seq)
+{
+    const s_stream_t *stream = zhashx_lookup(self->streams, stream_name);
+    return stream && stream->last_seq > seq ? stream->last_seq - seq : 0;
+}
+
+/* Blocks a processor is behind on the input it is furthest behind on: per
+ * input, the stream's last seq minus the last seq the node handed to its
+ * plugin (its heartbeat's input_seqs). A node that sends only the last_seq
+ * counter is measured on its first input. */
 static uint64_t s_lag(ab_broker_t *self, const s_node_t *node)
 {
     if (node->hello.n_inputs == 0)
         return 0;
-    const s_stream_t *stream = zhashx_lookup(self->streams, node->hello.inputs[0]);
-    for (uint32_t i = 0; stream && i < node->n_stats; i++)
+    if (node->n_input_seqs == node->hello.n_inputs) {
+        uint64_t lag = 0;
+        for (uint32_t i = 0; i < node->n_input_seqs; i++) {
+            uint64_t behind = s_stream_lag(self, node->hello.inputs[i], node->input_seqs[i]);
+            if (behind > lag)
+                lag = behind;
+        }
+        return lag;
+    }
+    for (uint32_t i = 0; i < node->n_stats; i++)
         if (strcmp(node->stats[i].name, "last_seq") == 0)
-            return stream->last_seq > node->stats[i].value ? stream->last_seq - node->stats[i].value : 0;
+            return s_stream_lag(self, node->hello.inputs[0], node->stats[i].value);
     return 0;
 }
 
@@ -894,6 +913,8 @@ static void s_handle_control(ab_broker_t *self)
             }
             node->n_stats = msg.n_stats;
             memcpy(node->stats, msg.stats, sizeof msg.stats[0] * msg.n_stats);
+            node->n_input_seqs = msg.n_input_seqs;
+            memcpy(node->input_seqs, msg.input_seqs, sizeof msg.input_seqs[0] * msg.n_input_seqs);
             node->stats_ns = node->last_seen_ns;
             s_send_cmd(self, id, (size_t)id_len, AB_CMD_HEARTBEAT);
             break;

@@ -89,7 +89,7 @@ int ab_ctl_encode(const ab_ctl_msg_t *msg, uint8_t *buf, size_t cap, size_t *len
         return AB_EINVAL;
     if (msg->cmd == AB_CMD_HELLO && s_validate_hello(msg))
         return AB_EINVAL;
-    if (msg->n_stats > AB_CTL_MAX_STATS)
+    if (msg->n_stats > AB_CTL_MAX_STATS || msg->n_input_seqs > AB_CTL_MAX_STREAMS)
         return AB_EINVAL;
     msgpack_packer pk;
     ab_mp_buffer_t out;
@@ -100,7 +100,7 @@ int ab_ctl_encode(const ab_ctl_msg_t *msg, uint8_t *buf, size_t cap, size_t *len
     case AB_CMD_WELCOME: extra = 4; break;
     case AB_CMD_REFUSE:
     case AB_CMD_ERROR: extra = 1; break;
-    case AB_CMD_HEARTBEAT: extra = 1; break;
+    case AB_CMD_HEARTBEAT: extra = msg->n_input_seqs ? 2 : 1; break;
     case AB_CMD_REPLAY: extra = 5; break;
     case AB_CMD_REPLAYING: extra = 4; break;
     case AB_CMD_RESEND: extra = 3; break;
@@ -174,6 +174,12 @@ int ab_ctl_encode(const ab_ctl_msg_t *msg, uint8_t *buf, size_t cap, size_t *len
             ab_mp_pack_cstr(&pk, msg->stats[i].name);
             msgpack_pack_uint64(&pk, msg->stats[i].value);
         }
+        if (msg->n_input_seqs) {
+            ab_mp_pack_key(&pk, "input_seqs");
+            msgpack_pack_array(&pk, msg->n_input_seqs);
+            for (uint32_t i = 0; i < msg->n_input_seqs; i++)
+                msgpack_pack_uint64(&pk, msg->input_seqs[i]);
+        }
         break;
     default:
         break;
@@ -239,6 +245,16 @@ static int s_read_stats(ab_mp_reader_t *r, ab_ctl_msg_t *msg)
     return 0;
 }
 
+/* The header of an array with an entry per stream (inputs, outputs,
+ * input_seqs): at most AB_CTL_MAX_STREAMS. */
+static int s_read_per_stream_array(ab_mp_reader_t *r, uint32_t *count)
+{
+    int rc = ab_mp_read_array(r, count);
+    if (rc)
+        return rc;
+    return *count > AB_CTL_MAX_STREAMS ? AB_ETOOBIG : 0;
+}
+
 typedef struct {
     ab_ctl_msg_t *msg;
     bool have_v;
@@ -285,20 +301,16 @@ static int s_decode_field(void *ctx, ab_mp_reader_t *r, const char *key, uint32_
     if (KEY("pid"))
         return ab_mp_read_u32(r, &msg->pid);
     if (KEY("inputs")) {
-        if ((rc = ab_mp_read_array(r, &count)) != 0)
+        if ((rc = s_read_per_stream_array(r, &count)) != 0)
             return rc;
-        if (count > AB_CTL_MAX_STREAMS)
-            return AB_ETOOBIG;
         for (msg->n_inputs = 0; msg->n_inputs < count; msg->n_inputs++)
             if ((rc = s_read_name(r, msg->inputs[msg->n_inputs])) != 0)
                 return rc;
         return 0;
     }
     if (KEY("outputs")) {
-        if ((rc = ab_mp_read_array(r, &count)) != 0)
+        if ((rc = s_read_per_stream_array(r, &count)) != 0)
             return rc;
-        if (count > AB_CTL_MAX_STREAMS)
-            return AB_ETOOBIG;
         for (msg->n_outputs = 0; msg->n_outputs < count; msg->n_outputs++)
             if ((rc = s_read_output(r, &msg->outputs[msg->n_outputs])) != 0)
                 return rc;
@@ -316,6 +328,14 @@ static int s_decode_field(void *ctx, ab_mp_reader_t *r, const char *key, uint32_
         return ab_mp_read_str_copy(r, msg->reason, sizeof msg->reason);
     if (KEY("stats"))
         return s_read_stats(r, msg);
+    if (KEY("input_seqs")) {
+        if ((rc = s_read_per_stream_array(r, &count)) != 0)
+            return rc;
+        for (msg->n_input_seqs = 0; msg->n_input_seqs < count; msg->n_input_seqs++)
+            if ((rc = ab_mp_read_uint(r, &msg->input_seqs[msg->n_input_seqs])) != 0)
+                return rc;
+        return 0;
+    }
     if (KEY("stream"))
         return s_read_name(r, msg->stream);
     if (KEY("from_seq"))

@@ -88,6 +88,7 @@ typedef struct {
     char stream[AB_STREAM_NAME_MAX + 1];
     void *instance;
     ab_plugin_host_t host; /* host_data: this input */
+    atomic_uint_fast64_t last_seq; /* the last seq handed to the plugin (the broker's lag counts from it) */
 
     s_output_t outputs[AB_HOST_MAX_OUTPUTS];
     atomic_uint n_outputs;
@@ -159,7 +160,7 @@ struct ab_processor {
 
     /* counters, read by the control thread for heartbeats and the report */
     atomic_uint_fast64_t processed, gaps, dropped, restarts;
-    atomic_uint_fast64_t published, publish_drops, log_drops, last_seq;
+    atomic_uint_fast64_t published, publish_drops, log_drops;
     atomic_uint_fast64_t lost_frames;
     ab_log_limiter_t gap_limiter, drop_limiter, bad_limiter;
 
@@ -1055,8 +1056,6 @@ static void s_process_block(s_input_t *input, const s_in_header_t *h, const uint
     input->input_end = h->frame0 + h->frames;
     input->input_end_ns = h->time_ns + (int64_t)((double)h->frames * 1e9 / h->rate);
     atomic_fetch_add(&self->processed, 1);
-    if (input->index == 0) /* the broker's lag counts from here, on the first input */
-        atomic_store(&self->last_seq, h->seq);
 }
 
 /* Hand one record of an input (a block, a gap or the end) to its plugin
@@ -1075,6 +1074,9 @@ static bool s_handle_record(ab_processor_t *self, const s_in_header_t *h, const 
             self->plugin->gap(input->instance, h->frame0, h->gap_frames);
         return true;
     }
+    /* Handled, for the broker's lag: an end marker or event too, so that an
+     * input that ended or carries events does not look one block behind. */
+    atomic_store_explicit(&input->last_seq, h->seq, memory_order_relaxed);
     if (h->type == AB_BLOCK_END) {
         ab_log_info("stream %s ended at frame %" PRIu64 " (seq %" PRIu64 ")", input->stream, h->frame0, h->seq);
         /* The run is over: the plugin flushes, the outputs end. A block
@@ -1161,7 +1163,10 @@ static void s_stats(void *user, ab_ctl_msg_t *msg)
     ab_ctl_stat_set(msg, "gaps", atomic_load(&self->gaps));
     ab_ctl_stat_set(msg, "dropped", atomic_load(&self->dropped));
     ab_ctl_stat_set(msg, "bad", ab_subscriber_bad(self->subscriber));
-    ab_ctl_stat_set(msg, "last_seq", atomic_load(&self->last_seq));
+    ab_ctl_stat_set(msg, "last_seq", atomic_load(&self->inputs[0].last_seq)); /* brokers before input_seqs */
+    msg->n_input_seqs = self->n_inputs;
+    for (unsigned i = 0; i < self->n_inputs; i++)
+        msg->input_seqs[i] = atomic_load(&self->inputs[i].last_seq);
     ab_ctl_stat_set(msg, "published", atomic_load(&self->published));
     ab_ctl_stat_set(msg, "publish_drops", atomic_load(&self->publish_drops));
     ab_ctl_stat_set(msg, "repaired", ab_subscriber_repaired(self->subscriber));

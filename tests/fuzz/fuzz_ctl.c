@@ -117,6 +117,11 @@ static const char *s_msg_difference(const ab_ctl_msg_t *a, const ab_ctl_msg_t *b
             if (a->stats[i].value != b->stats[i].value)
                 return "stats[].value";
         }
+        if (a->n_input_seqs != b->n_input_seqs)
+            return "n_input_seqs";
+        for (uint32_t i = 0; i < a->n_input_seqs; i++)
+            if (a->input_seqs[i] != b->input_seqs[i])
+                return "input_seqs[]";
         return NULL;
     default:
         return NULL;

@@ -73,6 +73,8 @@ VALID = {
     "linked": {"v": 1, "cmd": "linked"},
     "heartbeat_node": {"v": 1, "cmd": "heartbeat",
                        "stats": {"blocks": 1200, "gaps": 0, "dropped": 3, "overruns": 1, "lag": 2, "bad": 0}},
+    "heartbeat_processor": {"v": 1, "cmd": "heartbeat", "stats": {"processed": 90, "last_seq": 41},
+                            "input_seqs": [41, 0, 2**64 - 1]},
     "heartbeat_broker": {"v": 1, "cmd": "heartbeat"},
     "bye": {"v": 1, "cmd": "bye"},
     "list": {"v": 1, "cmd": "list"},
@@ -112,6 +114,8 @@ def malformed():
     yield "bad_welcome_missing", pack({"v": 1, "cmd": "welcome", "session": 1, "data_in": "tcp://*:1"})
     yield "bad_negative_pid", pack(dict(hello, pid=-1))
     yield "bad_17_stats", pack({"v": 1, "cmd": "heartbeat", "stats": {"c%d" % i: i for i in range(17)}})
+    yield "bad_65_input_seqs", pack({"v": 1, "cmd": "heartbeat", "stats": {}, "input_seqs": list(range(65))})
+    yield "bad_input_seq_type", pack({"v": 1, "cmd": "heartbeat", "stats": {}, "input_seqs": [1, "2"]})
     yield "bad_stat_name", pack({"v": 1, "cmd": "heartbeat", "stats": {"n" * 32: 1}})
     yield "bad_deep", pack({"v": 1, "cmd": "bye", "x": [[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]})
     yield "bad_65_keys", pack(dict({"v": 1, "cmd": "bye"}, **{"k%02d" % i: i for i in range(63)}))
