@@ -636,7 +636,8 @@ static uint64_t s_stream_lag(ab_broker_t *self, const char *stream_name, uint64_
 
 /* Blocks a processor is behind on the input it is furthest behind on: per
  * input, the stream's last seq minus the last seq the node handed to its
- * plugin (its heartbeat's input_seqs). A node that sends only the last_seq
+ * plugin (its heartbeat's input_seqs; inputs with nothing handled yet are
+ * not counted). A node that sends only the last_seq
  * counter is measured on its first input. */
 static uint64_t s_lag(ab_broker_t *self, const s_node_t *node)
 {
@@ -645,6 +646,8 @@ static uint64_t s_lag(ab_broker_t *self, const s_node_t *node)
     if (node->n_input_seqs == node->hello.n_inputs) {
         uint64_t lag = 0;
         for (uint32_t i = 0; i < node->n_input_seqs; i++) {
+            if (node->input_seqs[i] == 0)
+                continue; /* nothing handled yet: a stream that ended before the node came would stick */
             uint64_t behind = s_stream_lag(self, node->hello.inputs[i], node->input_seqs[i]);
             if (behind > lag)
                 lag = behind;

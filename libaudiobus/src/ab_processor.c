@@ -88,7 +88,7 @@ typedef struct {
     char stream[AB_STREAM_NAME_MAX + 1];
     void *instance;
     ab_plugin_host_t host; /* host_data: this input */
-    atomic_uint_fast64_t last_seq; /* the last seq handed to the plugin (the broker's lag counts from it) */
+    atomic_uint_fast64_t last_seq; /* the last seq handled (the broker's lag counts from it) */
 
     s_output_t outputs[AB_HOST_MAX_OUTPUTS];
     atomic_uint n_outputs;

@@ -210,6 +210,9 @@ void ab_repair_push(ab_repair_t *self, const ab_block_t *block, int64_t now_ns)
         s_flush(self);
         self->started = false;
         self->last_end_known = false;
+        /* What the broker said of the old run's numbers says nothing of the new one's. */
+        self->lost_below = 0;
+        self->requested_from = self->requested_to = 0;
     }
     if (self->backlog_waiting) {
         if (!self->started) {

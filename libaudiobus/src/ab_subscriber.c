@@ -23,8 +23,8 @@
 #define AB_SUB_TAIL_PROBE_NS (1000 * 1000000LL)
 /* After a replay request, its answer is watched for this long. Outside
  * such a window only the SUB socket is waited on (see ab_subscriber_poll);
- * a later answer is read with the next request's, and only ever raises
- * what the repair knows the broker no longer holds. */
+ * a later answer is read with the next request's (it can only raise what
+ * the repair takes the broker to hold no longer). */
 #define AB_SUB_ANSWER_WINDOW_NS (10 * 1000000000LL)
 
 /* One stream of the subscription: its repair, and when it was last heard. */
@@ -302,7 +302,7 @@ static void s_receive_blocks(ab_subscriber_t *self)
 /* Wait up to timeout_ms on the SUB socket alone, then take the burst that
  * came. A blocking receive sleeps on the socket's mailbox the way a bare
  * subscriber does: three poll() calls a burst, where zmq_poll() over the
- * two sockets made eight (it probes each socket's mailbox on every pass). */
+ * two sockets made seven or eight (it probes each socket's mailbox on every pass). */
 static void s_wait_blocks(ab_subscriber_t *self, int timeout_ms)
 {
     if (timeout_ms != self->rcvtimeo_ms &&

@@ -82,7 +82,7 @@ typedef struct {
     uint32_t n_stats;
     ab_ctl_stat_t stats[AB_CTL_MAX_STATS];
     uint32_t n_input_seqs; /* 0: not sent */
-    uint64_t input_seqs[AB_CTL_MAX_STREAMS]; /* per input of the hello: the last seq handed to its plugin */
+    uint64_t input_seqs[AB_CTL_MAX_STREAMS]; /* per input of the hello: the last seq handled */
     /* replay, replaying, resend: a range of one stream's blocks */
     char stream[AB_STREAM_NAME_MAX + 1];
     uint64_t from_seq, to_seq; /* inclusive */

@@ -70,8 +70,8 @@ AB_EXPORT void ab_processor_destroy(ab_processor_t **self_p);
  * (named "<its stream>/<suffix>") are announced to the broker once it is
  * activated, and ended (an end marker after their last results) when its
  * input ends and when the processor stops cleanly. One failing instance
- * stops the whole processor. The broker's `lag` for the node counts on its
- * first input.
+ * stops the whole processor. The broker's `lag` for the node is that of the
+ * input it is furthest behind on.
  * Returns 0, AB_EPLUGIN when the plugin failed, AB_EREFUSED when the broker
  * refused the node or one of its outputs (another node publishes it), or
  * another AB_E... code, after logging why. [control-thread] */
