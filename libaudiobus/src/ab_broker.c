@@ -627,7 +627,7 @@ static void s_pack_uint_kv(msgpack_packer *pk, const char *key, uint64_t value)
     msgpack_pack_uint64(pk, value);
 }
 
-/* Blocks a stream has beyond seq, the last one a node handed to its plugin. */
+/* Blocks a stream has beyond seq, the last one of it a node handled. */
 static uint64_t s_stream_lag(ab_broker_t *self, const char *stream_name, uint64_t seq)
 {
     const s_stream_t *stream = zhashx_lookup(self->streams, stream_name);
@@ -635,10 +635,10 @@ static uint64_t s_stream_lag(ab_broker_t *self, const char *stream_name, uint64_
 }
 
 /* Blocks a processor is behind on the input it is furthest behind on: per
- * input, the stream's last seq minus the last seq the node handed to its
- * plugin (its heartbeat's input_seqs; inputs with nothing handled yet are
- * not counted). A node that sends only the last_seq
- * counter is measured on its first input. */
+ * input, the stream's last seq minus the last seq the node handled (its
+ * heartbeat's input_seqs; inputs with nothing handled yet are not counted).
+ * A node that sends only the last_seq counter is measured on its first
+ * input. */
 static uint64_t s_lag(ab_broker_t *self, const s_node_t *node)
 {
     if (node->hello.n_inputs == 0)

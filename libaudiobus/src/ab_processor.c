@@ -1163,10 +1163,10 @@ static void s_stats(void *user, ab_ctl_msg_t *msg)
     ab_ctl_stat_set(msg, "gaps", atomic_load(&self->gaps));
     ab_ctl_stat_set(msg, "dropped", atomic_load(&self->dropped));
     ab_ctl_stat_set(msg, "bad", ab_subscriber_bad(self->subscriber));
-    ab_ctl_stat_set(msg, "last_seq", atomic_load(&self->inputs[0].last_seq)); /* brokers before input_seqs */
     msg->n_input_seqs = self->n_inputs;
     for (unsigned i = 0; i < self->n_inputs; i++)
         msg->input_seqs[i] = atomic_load(&self->inputs[i].last_seq);
+    ab_ctl_stat_set(msg, "last_seq", msg->input_seqs[0]); /* for brokers that do not read input_seqs */
     ab_ctl_stat_set(msg, "published", atomic_load(&self->published));
     ab_ctl_stat_set(msg, "publish_drops", atomic_load(&self->publish_drops));
     ab_ctl_stat_set(msg, "repaired", ab_subscriber_repaired(self->subscriber));

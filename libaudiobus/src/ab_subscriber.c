@@ -302,7 +302,8 @@ static void s_receive_blocks(ab_subscriber_t *self)
 /* Wait up to timeout_ms on the SUB socket alone, then take the burst that
  * came. A blocking receive sleeps on the socket's mailbox the way a bare
  * subscriber does: three poll() calls a burst, where zmq_poll() over the
- * two sockets made seven or eight (it probes each socket's mailbox on every pass). */
+ * two sockets made seven or eight (it probes each socket's mailbox on
+ * every pass). */
 static void s_wait_blocks(ab_subscriber_t *self, int timeout_ms)
 {
     if (timeout_ms != self->rcvtimeo_ms &&

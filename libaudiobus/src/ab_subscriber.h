@@ -71,8 +71,9 @@ int ab_subscriber_open(ab_subscriber_t *self, char *error, size_t error_len);
 /* Close the sockets. NULL-safe, safe twice. [data-thread] */
 void ab_subscriber_close(ab_subscriber_t *self);
 
-/* Wait up to timeout_ms for blocks (and for replay answers, for 10 s after a request), deliver what is in
- * order, ask again for what is missing, give up what waited too long.
+/* Wait up to timeout_ms for blocks (and for replay answers, for 10 s after
+ * a request), deliver what is in order, ask again for what is missing,
+ * give up what waited too long.
  * [data-thread] */
 void ab_subscriber_poll(ab_subscriber_t *self, int timeout_ms);
 
