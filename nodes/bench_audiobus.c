@@ -305,9 +305,8 @@ int bench_audiobus_run(const bench_config_t *config, bench_run_t *run, char *err
         rc = bench_children_wait_finished(&self.children, services, 2, config->duration + 20, error, error_len);
     }
     double seconds = (double)(ab_clock_mono_ns() - start) / 1e9;
-    if (self.broker_node)
-        bench_children_stop(&self.children, self.broker_node);
-    bench_children_stop_all(&self.children);
+    const bench_child_t *services[] = {self.broker_node, self.jack_node};
+    bench_children_stop_all(&self.children, services, 2);
 
     run->ok = rc == 0;
     for (uint32_t i = 0; i < self.children.n; i++)

@@ -159,9 +159,8 @@ int bench_baseline_run(const bench_config_t *config, bench_run_t *run, char *err
         rc = bench_children_wait_finished(&self.children, services, 1, config->duration + 30, error, error_len);
     }
     double seconds = (double)(ab_clock_mono_ns() - start) / 1e9;
-    if (self.relay)
-        bench_children_stop(&self.children, self.relay);
-    bench_children_stop_all(&self.children);
+    const bench_child_t *services[] = {self.relay};
+    bench_children_stop_all(&self.children, services, 1);
     run->ok = rc == 0;
     for (uint32_t i = 0; i < self.children.n; i++)
         if (self.children.nodes[i].status != 0 && &self.children.nodes[i] != self.relay) {

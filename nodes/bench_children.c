@@ -50,7 +50,8 @@ static void s_reaped(bench_child_t *node, int status, const struct rusage *usage
     long hz = sysconf(_SC_CLK_TCK);
     double seconds = (double)usage->ru_utime.tv_sec + usage->ru_utime.tv_usec / 1e6 + (double)usage->ru_stime.tv_sec +
                      usage->ru_stime.tv_usec / 1e6;
-    node->ticks_end = (long long)(seconds * (double)hz + 0.5);
+    if (!node->stop_sent)
+        node->ticks_end = (long long)(seconds * (double)hz + 0.5);
     node->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     node->pid = -1;
 }
@@ -117,38 +118,68 @@ int bench_children_wait_finished(bench_children_t *self, const bench_child_t *co
     }
 }
 
-void bench_children_stop(bench_children_t *self, bench_child_t *node)
+/* Tell a running node to stop (SIGTERM), noting its memory and CPU ticks
+ * just before: its CPU while it was measured, not while it shut down. */
+static void s_send_stop(bench_child_t *node)
 {
-    (void)self;
-    if (node->pid <= 0)
-        return;
     double rss = bench_proc_rss_kb(node->pid);
     if (rss > 0)
         node->rss_kb = rss;
     long long ticks = bench_proc_cpu_ticks(node->pid, 0);
-    kill(node->pid, SIGTERM);
-    int status;
-    struct rusage usage;
-    for (int waited = 0; waited < 7000; waited += 20) {
-        if (waited == 5000) {
-            fprintf(stderr, "audiobus bench: %s did not stop within 5 s of SIGTERM; killing it\n", node->name);
-            kill(node->pid, SIGKILL);
-        }
-        if (wait4(node->pid, &status, WNOHANG, &usage) == node->pid) {
-            s_reaped(node, status, &usage);
-            break;
-        }
-        ab_clock_sleep_ms(20);
-    }
-    /* Its CPU while it was measured, not while it shut down. */
-    if (ticks >= 0)
+    if (ticks >= 0) {
         node->ticks_end = ticks;
+        node->stop_sent = true;
+    }
+    kill(node->pid, SIGTERM);
 }
 
-void bench_children_stop_all(bench_children_t *self)
+/* Stop the running nodes of set at once: SIGTERM to all, one grace of 5 s
+ * for all, then SIGKILL to the rest (so many nodes that wait for something
+ * gone take 5 s together, not 5 s each). */
+static void s_stop_set(bench_child_t *const *set, uint32_t n)
 {
-    for (uint32_t i = 0; i < self->n; i++)
-        bench_children_stop(self, &self->nodes[i]);
+    for (uint32_t i = 0; i < n; i++)
+        if (set[i]->pid > 0)
+            s_send_stop(set[i]);
+    for (int waited = 0; waited < 7000; waited += 20) {
+        uint32_t running = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            bench_child_t *node = set[i];
+            if (node->pid <= 0)
+                continue;
+            int status;
+            struct rusage usage;
+            if (wait4(node->pid, &status, WNOHANG, &usage) == node->pid) {
+                s_reaped(node, status, &usage);
+                continue;
+            }
+            if (waited == 5000) {
+                fprintf(stderr, "audiobus bench: %s did not stop within 5 s of SIGTERM; killing it\n", node->name);
+                kill(node->pid, SIGKILL);
+            }
+            running++;
+        }
+        if (running == 0)
+            return;
+        ab_clock_sleep_ms(20);
+    }
+}
+
+void bench_children_stop_all(bench_children_t *self, const bench_child_t *const *services, uint32_t n_services)
+{
+    bench_child_t *nodes[BENCH_MAX_NODES], *last[BENCH_MAX_NODES];
+    uint32_t n_nodes = 0, n_last = 0;
+    for (uint32_t i = 0; i < self->n; i++) {
+        bench_child_t *node = &self->nodes[i];
+        if (node->pid <= 0)
+            continue;
+        if (s_is_service(node, services, n_services))
+            last[n_last++] = node;
+        else
+            nodes[n_nodes++] = node;
+    }
+    s_stop_set(nodes, n_nodes);
+    s_stop_set(last, n_last);
 }
 
 void bench_children_report(const bench_children_t *self, double seconds, bench_run_t *run)

@@ -5,6 +5,7 @@ a complete result with no block lost. No timing is asserted: speed is
 judged from the benchmark itself (BENCHMARKS.md), not from a test."""
 import json
 import shutil
+import signal
 import subprocess
 
 import harness as h
@@ -172,6 +173,26 @@ status, out, err = h.run(["bench", "--quick", "--runs", "1", "--duration", "0.5"
 h.check(status == 0, "bench over ipc exits 0", status, err[-3000:])
 for text in ("baseline 1", "audiobus 1", "ratio audiobus / baseline", "0 lost", "broker broker", "relay relay"):
     h.check(text in out, "the table shows " + repr(text), out[-3000:])
+
+# Stopped in the middle of a run (Ctrl-C, SIGTERM), bench stops its
+# recorders and processors first and all at once, then the broker: each node
+# can still tell the broker it leaves, so none has to be killed (when the
+# broker went first, every recorder waited for it in vain until bench killed
+# it, 5 s each, one after the other).
+stopped = h.Node(work, "bench-stopped", ["bench", "--streams", "3", "--processors", "2", "--duration", "60",
+                                         "--runs", "1", "--no-baseline"])
+h.check(h.wait_for(lambda: "run 1 of 1: audiobus" in stopped.output(), 60, 0.1), "bench started its run",
+        stopped.output()[-2000:])
+its_recorders = "record .*--stream bench%d-" % stopped.pid
+h.check(h.wait_for(lambda: subprocess.run(["pgrep", "-f", its_recorders], capture_output=True,
+                                          text=True).stdout.count("\n") >= 3, 60, 0.1),
+        "its recorders are running")
+stopped_status = stopped.stop(signal.SIGTERM, timeout=60)
+stopped_out = stopped.output()
+h.check(stopped_status is not None and stopped_status != 0, "a stopped bench exits non-zero", stopped_status)
+h.check("bench was stopped" in stopped_out, "it says it was stopped", stopped_out[-2000:])
+h.check("killing it" not in stopped_out, "every node stopped on SIGTERM, none had to be killed",
+        [line for line in stopped_out.splitlines() if "killing it" in line])
 
 left = subprocess.run(["pgrep", "-f", "baseline-node|audiobus-bench|jackd -n bench"], capture_output=True,
                       text=True).stdout
