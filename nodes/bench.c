@@ -146,6 +146,8 @@ static size_t s_run_all(const bench_config_t *config, bench_run_t *runs, bool *a
             if (!run->ok || run->received != run->expected)
                 *all_ok = false;
         }
+    if (ab_signal_stop_requested())
+        *all_ok = false; /* stopped between runs: not every run was made */
     return n;
 }
 
@@ -177,7 +179,7 @@ static size_t s_search_capacity(const bench_config_t *config, bench_run_t *runs,
     s_search_t search[2] = {{0, 0, !config->baseline}, {0, 0, false}};
     size_t n = 0;
     while (n + 2 <= max_runs && !(search[0].done && search[1].done) && !ab_signal_stop_requested())
-        for (int kind = 0; kind < 2; kind++) {
+        for (int kind = 0; kind < 2 && !ab_signal_stop_requested(); kind++) {
             if (search[kind].done)
                 continue;
             bench_config_t step = *config;
@@ -204,7 +206,7 @@ static size_t s_search_capacity(const bench_config_t *config, bench_run_t *runs,
             else
                 search[kind].failed = step.speed;
         }
-    *all_ok = search[1].kept_up > 0 && (!config->baseline || search[0].kept_up > 0);
+    *all_ok = search[1].kept_up > 0 && (!config->baseline || search[0].kept_up > 0) && !ab_signal_stop_requested();
     return n;
 }
 

@@ -118,9 +118,10 @@ int bench_children_wait_finished(bench_children_t *self, const bench_child_t *co
     }
 }
 
-/* Tell a running node to stop (SIGTERM), noting its memory and CPU ticks
- * just before: its CPU while it was measured, not while it shut down. */
-static void s_send_stop(bench_child_t *node)
+/* The measured window ends for a running node: note its memory and CPU
+ * ticks, so that its CPU is what it used while measured, not while it shut
+ * down. */
+static void s_note_window_end(bench_child_t *node)
 {
     double rss = bench_proc_rss_kb(node->pid);
     if (rss > 0)
@@ -130,7 +131,6 @@ static void s_send_stop(bench_child_t *node)
         node->ticks_end = ticks;
         node->stop_sent = true;
     }
-    kill(node->pid, SIGTERM);
 }
 
 /* Stop the running nodes of set at once: SIGTERM to all, one grace of 5 s
@@ -140,7 +140,7 @@ static void s_stop_set(bench_child_t *const *set, uint32_t n)
 {
     for (uint32_t i = 0; i < n; i++)
         if (set[i]->pid > 0)
-            s_send_stop(set[i]);
+            kill(set[i]->pid, SIGTERM);
     for (int waited = 0; waited < 7000; waited += 20) {
         uint32_t running = 0;
         for (uint32_t i = 0; i < n; i++) {
@@ -173,6 +173,7 @@ void bench_children_stop_all(bench_children_t *self, const bench_child_t *const 
         bench_child_t *node = &self->nodes[i];
         if (node->pid <= 0)
             continue;
+        s_note_window_end(node);
         if (s_is_service(node, services, n_services))
             last[n_last++] = node;
         else

@@ -43,13 +43,13 @@ void bench_children_poll(bench_children_t *self, int ms);
 int bench_children_wait_finished(bench_children_t *self, const bench_child_t *const *services, uint32_t n_services,
                                  double seconds, char *error, size_t error_len);
 
-/* Stop every node still running, all at once: SIGTERM, then SIGKILL to
- * those still running 5 s later; each one's CPU ticks and memory are noted
- * just before (the measured window ends there). The services (n_services,
- * NULL entries allowed: the broker, relay or JACK server) are stopped
- * after the others, so that nodes stopped in the middle of a run can still
- * tell the broker they leave. Takes at most ~7 s per group, whatever the
- * number of nodes. */
+/* Stop every node still running: first note each one's CPU ticks and
+ * memory (the measured window ends here), then stop the nodes all at once
+ * (SIGTERM, and SIGKILL to those still running 5 s later), then the
+ * services the same way (n_services, NULL entries allowed: the broker,
+ * relay or JACK server), so that nodes stopped in the middle of a run can
+ * still tell the broker they leave. Takes at most ~7 s for the nodes and
+ * ~7 s for the services, whatever their number. */
 void bench_children_stop_all(bench_children_t *self, const bench_child_t *const *services, uint32_t n_services);
 
 /* Copy the nodes' figures into run over a window of seconds. */

@@ -37,7 +37,14 @@ pid_t child_start(const char *command, const char *exe, char *const argv[], bool
          * its children with it instead of leaving them running: they get
          * SIGTERM, which every node handles as a clean stop. */
         int error = 0;
-        if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent)
+        /* A process group of its own: a terminal's Ctrl-C (SIGINT to the
+         * foreground group) then reaches the command alone, which stops its
+         * nodes in their order (recorders before the broker), instead of
+         * every node at once and the parent's stop arriving as a second
+         * signal. */
+        if (setpgid(0, 0) != 0)
+            error = errno;
+        else if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent)
             error = ECHILD; /* the parent died before the request took */
         else if (stdout_to_stderr && dup2(2, 1) < 0)
             error = errno;

@@ -15,7 +15,9 @@ bool child_self_path(char *out, size_t cap);
  * standard error (keeps a parent's own stdout clean, e.g. for JSON).
  * The child gets SIGTERM when the calling thread ends, so a parent that is
  * killed leaves no children running: call it from the thread that stops
- * the children (the main thread).
+ * the children (the main thread). The child runs in a process group of its
+ * own, so that a terminal's Ctrl-C reaches the parent alone: the parent
+ * stops its children (child_stop) when it is asked to stop.
  * Returns the PID, or -1 after printing "audiobus COMMAND: cannot start ...". */
 pid_t child_start(const char *command, const char *exe, char *const argv[], bool stdout_to_stderr);
 

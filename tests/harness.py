@@ -8,6 +8,7 @@ inherited stdout would make CTest wait for it) and is stopped at exit.
 import atexit
 import json
 import os
+import shutil
 import signal
 import struct
 import subprocess
@@ -104,13 +105,18 @@ def all_passed():
 
 
 def finish():
-    """Exit 0 when every check passed, 1 otherwise, after stopping nodes
-    (and looking for sanitizer reports in their output)."""
+    """Exit 0 when every check passed (removing the work dirs), 1 otherwise
+    (keeping them, and saying where), after stopping nodes and looking for
+    sanitizer reports in their output."""
     stop_all()
     _check_sanitizer_reports()
     if _failures:
         print("%d check(s) failed" % len(_failures))
+        for work in _work_dirs:
+            print("node logs and files kept in %s" % work)
         sys.exit(1)
+    for work in _work_dirs:  # a passing test leaves nothing behind
+        shutil.rmtree(work, ignore_errors=True)
     print("all checks passed")
     sys.exit(0)
 
@@ -118,7 +124,9 @@ def finish():
 class Node:
     """One audiobus process with its log file."""
 
-    def __init__(self, work, name, args, env=None):
+    def __init__(self, work, name, args, env=None, new_session=False):
+        """new_session: in a session and process group of its own, as a
+        command started at a terminal (see interrupt())."""
         self.name = name
         self.log_path = os.path.join(work, name + ".log")
         self.log = open(self.log_path, "w")
@@ -126,7 +134,7 @@ class Node:
         if env:
             full_env.update(env)
         self.proc = subprocess.Popen([AUDIOBUS] + args, stdout=self.log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env=full_env)
+                                     stdin=subprocess.DEVNULL, env=full_env, start_new_session=new_session)
         _procs.append(self)
 
     @property
@@ -148,6 +156,13 @@ class Node:
             self.proc.kill()
             status = self.wait(5)
         return status
+
+    def interrupt(self, timeout=10):
+        """Ctrl-C as a terminal sends it: SIGINT to the node's whole process
+        group (start it with new_session=True). Returns its exit status, or
+        None if still running after timeout seconds."""
+        os.killpg(self.proc.pid, signal.SIGINT)
+        return self.wait(timeout)
 
     def output(self):
         self.log.flush()

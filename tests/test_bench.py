@@ -174,25 +174,56 @@ h.check(status == 0, "bench over ipc exits 0", status, err[-3000:])
 for text in ("baseline 1", "audiobus 1", "ratio audiobus / baseline", "0 lost", "broker broker", "relay relay"):
     h.check(text in out, "the table shows " + repr(text), out[-3000:])
 
-# Stopped in the middle of a run (Ctrl-C, SIGTERM), bench stops its
-# recorders and processors first and all at once, then the broker: each node
-# can still tell the broker it leaves, so none has to be killed (when the
-# broker went first, every recorder waited for it in vain until bench killed
-# it, 5 s each, one after the other).
+# Ctrl-C at a terminal in the middle of a run: SIGINT reaches bench alone
+# (its nodes run in process groups of their own), and bench stops the
+# recorders and processors first, all at once, then the broker: each node
+# can still tell the broker it leaves, so none has to be killed and each
+# exits 0. (When the whole group got the SIGINT, the broker left at once and
+# bench's own SIGTERM came to the nodes as a second signal: exit 130; when
+# bench stopped the broker first, every recorder waited for it in vain until
+# bench killed it, 5 s each, one after the other.)
+def bench_children(pid):
+    """{pid: command line} of a process's children."""
+    out = subprocess.run(["pgrep", "-a", "-P", str(pid)], capture_output=True, text=True).stdout
+    return {int(line.split(" ", 1)[0]): line.split(" ", 1)[1] for line in out.splitlines() if " " in line}
+
+
+def bench_broker_endpoint(pid):
+    for args in bench_children(pid).values():
+        words = args.split()
+        if "broker" in words and "--ready-file" in words:
+            try:
+                with open(words[words.index("--ready-file") + 1]) as f:
+                    return f.read().strip() or None
+            except OSError:
+                return None
+    return None
+
+
 stopped = h.Node(work, "bench-stopped", ["bench", "--streams", "3", "--processors", "2", "--duration", "60",
-                                         "--runs", "1", "--no-baseline"])
-h.check(h.wait_for(lambda: "run 1 of 1: audiobus" in stopped.output(), 60, 0.1), "bench started its run",
+                                         "--runs", "1", "--no-baseline"], new_session=True)
+h.check(h.wait_for(lambda: bench_broker_endpoint(stopped.pid), 60, 0.1), "bench started its broker",
         stopped.output()[-2000:])
-its_recorders = "record .*--stream bench%d-" % stopped.pid
-h.check(h.wait_for(lambda: subprocess.run(["pgrep", "-f", its_recorders], capture_output=True,
-                                          text=True).stdout.count("\n") >= 3, 60, 0.1),
-        "its recorders are running")
-stopped_status = stopped.stop(signal.SIGTERM, timeout=60)
+stopped_ep = bench_broker_endpoint(stopped.pid)
+
+
+def streams_flowing():
+    try:
+        listed = h.listing(stopped_ep)["streams"] if stopped_ep else []
+    except RuntimeError:
+        return False
+    return sum(1 for x in listed if x.get("blocks", 0) > 0) == 3
+
+
+h.check(h.wait_for(streams_flowing, 60, 0.2), "its three recorders are publishing")
+stopped_status = stopped.interrupt(timeout=60)
 stopped_out = stopped.output()
-h.check(stopped_status is not None and stopped_status != 0, "a stopped bench exits non-zero", stopped_status)
+h.check(stopped_status == 1, "an interrupted bench exits 1", stopped_status, stopped_out[-2000:])
 h.check("bench was stopped" in stopped_out, "it says it was stopped", stopped_out[-2000:])
-h.check("killing it" not in stopped_out, "every node stopped on SIGTERM, none had to be killed",
+h.check("killing it" not in stopped_out, "every node stopped when asked, none had to be killed",
         [line for line in stopped_out.splitlines() if "killing it" in line])
+h.check("exited with status" not in stopped_out, "every node exited 0",
+        [line for line in stopped_out.splitlines() if "exited with status" in line])
 
 left = subprocess.run(["pgrep", "-f", "baseline-node|audiobus-bench|jackd -n bench"], capture_output=True,
                       text=True).stdout
