@@ -12,7 +12,7 @@
 #define BENCH_MAX_STREAMS 64
 #define BENCH_MAX_PROCESSORS 64
 #define BENCH_MAX_PAIRS 1024 /* stream-processor pairs */
-#define BENCH_MAX_NODES (1 + BENCH_MAX_STREAMS + BENCH_MAX_PAIRS)
+#define BENCH_MAX_NODES (2 + BENCH_MAX_STREAMS + BENCH_MAX_PAIRS) /* + the broker or relay, and a JACK server */
 
 typedef enum { BENCH_TCP, BENCH_IPC } bench_transport_t;
 
