@@ -50,7 +50,7 @@ static void s_reaped(bench_child_t *node, int status, const struct rusage *usage
     long hz = sysconf(_SC_CLK_TCK);
     double seconds = (double)usage->ru_utime.tv_sec + usage->ru_utime.tv_usec / 1e6 + (double)usage->ru_stime.tv_sec +
                      usage->ru_stime.tv_usec / 1e6;
-    if (!node->stop_sent)
+    if (!node->window_noted)
         node->ticks_end = (long long)(seconds * (double)hz + 0.5);
     node->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     node->pid = -1;
@@ -129,7 +129,7 @@ static void s_note_window_end(bench_child_t *node)
     long long ticks = bench_proc_cpu_ticks(node->pid, 0);
     if (ticks >= 0) {
         node->ticks_end = ticks;
-        node->stop_sent = true;
+        node->window_noted = true;
     }
 }
 
@@ -154,7 +154,10 @@ static void s_stop_set(bench_child_t *const *set, uint32_t n)
                 continue;
             }
             if (waited == 5000) {
-                fprintf(stderr, "audiobus bench: %s did not stop within 5 s of SIGTERM; killing it\n", node->name);
+                fprintf(stderr,
+                        "audiobus bench: %s did not stop within 5 s of SIGTERM; killing it (its messages above say "
+                        "what it was waiting for)\n",
+                        node->name);
                 kill(node->pid, SIGKILL);
             }
             running++;

@@ -12,7 +12,7 @@ typedef struct {
     long long ticks_end;    /* at exit (from wait4) or when the window ended */
     double rss_kb;          /* the last VmRSS seen */
     int status;             /* exit status (128 + signal); -1 while running */
-    bool stop_sent;         /* told to stop by bench: ticks_end was noted then */
+    bool window_noted;      /* the window ended while it ran: ticks_end was noted then, not at exit */
 } bench_child_t;
 
 typedef struct {

@@ -201,17 +201,25 @@ def run(args, timeout=30, env=None):
     return p.returncode, p.stdout, p.stderr
 
 
+def read_ready_file(path):
+    """The control endpoint a broker wrote to its --ready-file, or None while
+    there is none yet."""
+    try:
+        with open(path) as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
+
 def start_broker(work, name="broker", extra=None):
     """Start a broker on free loopback ports; returns (node, control endpoint)."""
     ready = os.path.join(work, name + ".ready")
     node = Node(work, name, ["broker", "--bind", "tcp://127.0.0.1:*", "--ready-file", ready] + (extra or []))
     deadline = time.time() + 10
     while time.time() < deadline:
-        if os.path.exists(ready):
-            with open(ready) as f:
-                endpoint = f.read().strip()
-            if endpoint:
-                return node, endpoint
+        endpoint = read_ready_file(ready)
+        if endpoint:
+            return node, endpoint
         if node.proc.poll() is not None:
             break
         time.sleep(0.02)

@@ -181,22 +181,14 @@ for text in ("baseline 1", "audiobus 1", "ratio audiobus / baseline", "0 lost", 
 # exits 0. (When the whole group got the SIGINT, the broker left at once and
 # bench's own SIGTERM came to the nodes as a second signal: exit 130; when
 # bench stopped the broker first, every recorder waited for it in vain until
-# bench killed it, 5 s each, one after the other.)
-def bench_children(pid):
-    """{pid: command line} of a process's children."""
-    out = subprocess.run(["pgrep", "-a", "-P", str(pid)], capture_output=True, text=True).stdout
-    return {int(line.split(" ", 1)[0]): line.split(" ", 1)[1] for line in out.splitlines() if " " in line}
-
-
+# bench killed it.)
 def bench_broker_endpoint(pid):
-    for args in bench_children(pid).values():
-        words = args.split()
+    """The control endpoint of the broker a running bench started, or None."""
+    out = subprocess.run(["pgrep", "-a", "-P", str(pid)], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        words = line.split()
         if "broker" in words and "--ready-file" in words:
-            try:
-                with open(words[words.index("--ready-file") + 1]) as f:
-                    return f.read().strip() or None
-            except OSError:
-                return None
+            return h.read_ready_file(words[words.index("--ready-file") + 1])
     return None
 
 
