@@ -233,12 +233,13 @@ def through_broker(jack, target_ms):
     return r
 
 
-def on_fresh_server(period, part, attempts=3):
+def on_fresh_server(period, part, attempts=5):
     """Run part(jack) on a new server of this period. A stalled JACK server
     (a tool hanging on it, or clients woken that never run) is the machine's
     and libjack's, not audiobus's: when checks failed on a server that
     stalled, they are set aside and part runs again on a new server, up to
-    attempts times. Returns part's result."""
+    attempts times (three servers in a row were seen to stall in one spell
+    on 2026-12-06). Returns part's result."""
     for attempt in range(1, attempts + 1):
         mark = h.failure_mark()
         jack = Jack(period)
