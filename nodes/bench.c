@@ -32,6 +32,7 @@ enum {
     OPT_CAPACITY,
     OPT_JACK,
     OPT_INLINE,
+    OPT_QUEUED,
     OPT_ALL_STREAMS
 };
 
@@ -52,6 +53,7 @@ static const struct option s_options[] = {
     {"capacity", no_argument, NULL, OPT_CAPACITY},
     {"jack", no_argument, NULL, OPT_JACK},
     {"inline", no_argument, NULL, OPT_INLINE},
+    {"queued", no_argument, NULL, OPT_QUEUED},
     {"all-streams", no_argument, NULL, OPT_ALL_STREAMS},
     CLI_COMMON_OPTIONS,
     {NULL, 0, NULL, 0},
@@ -61,7 +63,7 @@ static void s_help(void)
 {
     printf("usage: audiobus bench [--streams N] [--processors M] [--rate HZ] [--block FRAMES]\n"
            "                      [--duration S] [--runs K] [--speed X] [--capacity] [--jack]\n"
-           "                      [--inline] [--all-streams]\n"
+           "                      [--inline | --queued] [--all-streams]\n"
            "                      [--transport tcp|ipc] [--json] [--quick]\n\n"
            "Measures audiobus on this machine: starts a broker on free loopback ports (or uses\n"
            "--broker), N recorders of a synthetic signal paced in real time and M processors\n"
@@ -92,8 +94,11 @@ static void s_help(void)
            "                       that bench starts (period = --block; Debian's jackd2), and\n"
            "                       the table shows the audio callback's own time, measured\n"
            "                       inside it (p99.9, max, %% of the block period); real time only\n"
-           "  --inline             processors run the plugin on their receive thread\n"
-           "                       (audiobus process --inline): one wake-up less a block\n"
+           "  --inline             processors always run the plugin on their receive thread\n"
+           "                       (audiobus process --inline)\n"
+           "  --queued             processors always hand blocks to their processing thread\n"
+           "                       (audiobus process --queued): one wake-up more a block than\n"
+           "                       the default, which runs a plugin that keeps up inline\n"
            "  --all-streams        each of the M processors takes all N streams (one process,\n"
            "                       a plugin instance per stream; the baseline: M subscribers\n"
            "                       of every topic) instead of one process per pair\n"
@@ -246,7 +251,12 @@ int cmd_bench(int argc_in, char **argv_in)
         case OPT_QUICK: quick = true; break;
         case OPT_CAPACITY: config.capacity = true; break;
         case OPT_JACK: config.jack = true; break;
-        case OPT_INLINE: config.inline_processing = true; break;
+        case OPT_INLINE:
+        case OPT_QUEUED:
+            if (config.processing != AB_PROCESSING_ADAPTIVE)
+                rc = cli_usage_error("bench", "--inline and --queued exclude each other (give one)");
+            config.processing = opt == OPT_INLINE ? AB_PROCESSING_INLINE : AB_PROCESSING_QUEUED;
+            break;
         case OPT_ALL_STREAMS: config.all_streams = true; break;
         case OPT_SPEED:
             if (!cli_parse_double(optarg, 0.01, 100000, &config.speed))

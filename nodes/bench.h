@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "audiobus/ab_processor.h"
+
 #define BENCH_MAX_STREAMS 64
 #define BENCH_MAX_PROCESSORS 64
 #define BENCH_MAX_PAIRS 1024 /* stream-processor pairs */
@@ -29,7 +31,7 @@ typedef struct {
     bool baseline;
     bool capacity;           /* search the highest speed each kind keeps up with, without loss */
     bool jack;               /* recorders capture through PortAudio from a dummy JACK server */
-    bool inline_processing;  /* processors run the plugin on their receive thread (process --inline) */
+    ab_processing_t processing; /* how processors run their plugin (process --inline, --queued) */
     bench_transport_t transport;
     const char *broker;      /* a running broker's control endpoint; NULL: start one */
     const char *log_level;   /* the children's */

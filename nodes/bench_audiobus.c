@@ -152,8 +152,8 @@ static int s_start_processor(s_run_t *self, const char *streams, const char *nam
     s_add(&args, "--param", max_blocks);
     s_add(&args, "--name", name);
     s_add(&args, "--exit-at-end", NULL);
-    if (config->inline_processing)
-        s_add(&args, "--inline", NULL);
+    if (config->processing != AB_PROCESSING_ADAPTIVE)
+        s_add(&args, config->processing == AB_PROCESSING_INLINE ? "--inline" : "--queued", NULL);
     s_add(&args, "--log-level", config->log_level);
     if (!bench_children_start(&self->children, "processor", name + strlen(self->prefix), config->exe, args.argv)) {
         snprintf(error, error_len, "cannot start processor %s", name);

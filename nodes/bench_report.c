@@ -122,19 +122,33 @@ static void s_print_capture(const bench_run_t *runs, size_t n_runs)
                max / 1000.0, 100.0 * max / period);
 }
 
-/* How the processors are run, for the title line. */
-static const char *s_processor_kind(const bench_config_t *config)
+/* How the processors run their plugin, as process's option says it. */
+static const char *s_processing_name(const bench_config_t *config)
 {
+    return config->processing == AB_PROCESSING_INLINE   ? "inline"
+           : config->processing == AB_PROCESSING_QUEUED ? "queued"
+                                                        : "adaptive";
+}
+
+/* How the processors are run, for the title line. */
+static const char *s_processor_kind(const bench_config_t *config, char *text, size_t text_len)
+{
+    bool adaptive = config->processing == AB_PROCESSING_ADAPTIVE;
     if (config->all_streams)
-        return config->inline_processing ? " (inline, each taking every stream)" : " (each taking every stream)";
-    return config->inline_processing ? " (inline)" : "";
+        snprintf(text, text_len, " (%s%seach taking every stream)", adaptive ? "" : s_processing_name(config),
+                 adaptive ? "" : ", ");
+    else
+        snprintf(text, text_len, "%s%s%s", adaptive ? "" : " (", adaptive ? "" : s_processing_name(config),
+                 adaptive ? "" : ")");
+    return text;
 }
 
 void bench_report_text(const bench_config_t *config, const bench_run_t *runs, size_t n_runs)
 {
+    char kind[64];
     printf("audiobus bench: %u stream(s) x %u processor(s)%s, %u Hz, %u-frame blocks (f32 mono), %g s at %gx "
            "real time%s, %s, %u run(s)%s\n\n",
-           config->streams, config->processors, s_processor_kind(config), config->rate,
+           config->streams, config->processors, s_processor_kind(config, kind, sizeof kind), config->rate,
            config->block_frames, config->duration, config->speed,
            config->jack ? ", captured through PortAudio from a dummy JACK server" : "", s_transport(config),
            config->runs, config->baseline ? " each, baseline and audiobus interleaved" : "");
@@ -232,12 +246,12 @@ static void s_print_json(json_t *root)
 
 static json_t *s_config_json(const bench_config_t *config)
 {
-    return json_pack("{s:i,s:b,s:i,s:i,s:i,s:f,s:f,s:i,s:b,s:b,s:b,s:b,s:s,s:s}", "streams", (int)config->streams,
+    return json_pack("{s:i,s:b,s:i,s:i,s:i,s:f,s:f,s:i,s:b,s:b,s:b,s:b,s:s,s:s,s:s}", "streams", (int)config->streams,
                      "all_streams", config->all_streams,
                      "processors", (int)config->processors, "rate", (int)config->rate, "block",
                      (int)config->block_frames, "duration", config->duration, "speed", config->speed, "runs",
                      (int)config->runs, "baseline", config->baseline, "capacity", config->capacity, "jack",
-                     config->jack, "inline", config->inline_processing, "transport", s_transport(config), "broker",
+                     config->jack, "inline", config->processing == AB_PROCESSING_INLINE, "processing", s_processing_name(config), "transport", s_transport(config), "broker",
                      config->broker ? config->broker : "started");
 }
 
@@ -314,9 +328,10 @@ static int s_busiest(const bench_run_t *run, const char *role)
 
 void bench_report_capacity_text(const bench_config_t *config, const bench_run_t *runs, size_t n_runs)
 {
+    char kind[64];
     printf("audiobus bench --capacity: %u stream(s) x %u processor(s)%s, %u Hz, %u-frame blocks (%u bytes, f32 mono), "
            "%g s a step, %s; kept up = no block lost and >= %.0f%% of the offered rate taken\n\n",
-           config->streams, config->processors, s_processor_kind(config), config->rate,
+           config->streams, config->processors, s_processor_kind(config, kind, sizeof kind), config->rate,
            config->block_frames, config->block_frames * 4, config->duration, s_transport(config),
            100 * BENCH_KEEP_PACE);
     printf("%-9s %9s %12s %12s %9s %9s %9s %9s %9s %7s\n", "kind", "speed", "offered/s", "deliv/s", "lost",

@@ -31,6 +31,7 @@ enum {
     OPT_PARAM,
     OPT_EXIT_AT_END,
     OPT_INLINE,
+    OPT_QUEUED,
     OPT_QUEUE,
     OPT_BACKLOG,
     OPT_REPAIR
@@ -44,6 +45,7 @@ static const struct option s_options[] = {
     {"param", required_argument, NULL, OPT_PARAM},
     {"exit-at-end", no_argument, NULL, OPT_EXIT_AT_END},
     {"inline", no_argument, NULL, OPT_INLINE},
+    {"queued", no_argument, NULL, OPT_QUEUED},
     {"queue-mb", required_argument, NULL, OPT_QUEUE},
     {"backlog", required_argument, NULL, OPT_BACKLOG},
     {"repair-timeout", required_argument, NULL, OPT_REPAIR},
@@ -70,10 +72,15 @@ static void s_help(void)
            "  --exit-at-end        exit 0 once every stream has ended (its recorder, or the\n"
            "                       processor publishing it, sends its end marker)\n"
            "  --queue-mb MB        queue between receiving and processing (default 16)\n"
-           "  --inline             run the plugin on the receiving thread, with no queue: one\n"
-           "                       thread wake-up less a block (lower latency, more blocks/s);\n"
-           "                       a plugin slower than the stream then delays its own input,\n"
-           "                       which is repaired from the broker's history or reported lost\n"
+           "  --inline             always run the plugin on the receiving thread, with no queue\n"
+           "                       (by default it runs there while it keeps up, and blocks are\n"
+           "                       handed to a processing thread for 10 s after a call slower\n"
+           "                       than half its block's audio); a plugin slower than the stream\n"
+           "                       then delays its own input, which is repaired from the\n"
+           "                       broker's history or reported lost\n"
+           "  --queued             always hand the blocks to the processing thread (one thread\n"
+           "                       wake-up a burst of blocks): for plugins that must always be\n"
+           "                       called on the same thread\n"
            "  --backlog SECONDS    on joining, start with the last SECONDS the broker holds\n"
            "  --repair-timeout S   how long a missing block is waited for before its audio is\n"
            "                       reported lost (default 12)\n" CLI_COMMON_HELP,
@@ -105,7 +112,12 @@ int cmd_process(int argc_in, char **argv_in)
         case OPT_PLUGIN: config.plugin = optarg; break;
         case OPT_NAME: config.name = optarg; break;
         case OPT_EXIT_AT_END: config.exit_at_end = true; break;
-        case OPT_INLINE: config.inline_processing = true; break;
+        case OPT_INLINE:
+        case OPT_QUEUED:
+            if (config.processing != AB_PROCESSING_ADAPTIVE)
+                rc = cli_usage_error("process", "--inline and --queued exclude each other (give one)");
+            config.processing = opt == OPT_INLINE ? AB_PROCESSING_INLINE : AB_PROCESSING_QUEUED;
+            break;
         case OPT_QUEUE:
             if (!cli_parse_u32(optarg, 1, 4096, &queue_mb))
                 rc = cli_usage_error("process", "bad --queue-mb \"%s\" (expected 1..4096)", optarg);

@@ -1,5 +1,6 @@
-/* ab_processor.c - processor node: receive thread -> ring -> processing
- * thread -> plugin, with the plugin's results published back. */
+/* ab_processor.c - processor node: receive thread -> plugin, or receive
+ * thread -> ring -> processing thread -> plugin when the plugin is slow,
+ * with the plugin's results published back. */
 #include "audiobus/ab_processor.h"
 
 #include <inttypes.h>
@@ -37,6 +38,7 @@
 #define AB_HOST_GAP_RECORD 0xFE    /* in_ring record type: frames lost for good */
 #define AB_HOST_REPAIR_WINDOW 8192 /* blocks held while a hole is repaired */
 #define AB_HOST_REPAIR_RETRY_MS 200
+#define AB_HOST_HANDOVER_MS 10000  /* adaptive: how long blocks go to the processing thread after a slow call */
 
 /* A block as queued for the processing thread, followed by its samples. */
 typedef struct {
@@ -113,7 +115,8 @@ struct ab_processor {
     char broker[256];
     char name[AB_STREAM_NAME_MAX + 1];
     bool exit_at_end;
-    bool inline_processing; /* the receive thread runs the plugin: no processing thread */
+    ab_processing_t processing;
+    bool inline_processing; /* AB_PROCESSING_INLINE: the receive thread runs the plugin, no processing thread */
     int register_timeout_ms;
 
     ab_plugin_module_t module;
@@ -130,8 +133,6 @@ struct ab_processor {
     pthread_t receiver, worker;
     bool receiver_started, worker_started;
     atomic_bool receiver_done;
-    pthread_t worker_thread_id;
-    atomic_bool worker_running;
     atomic_bool stop_threads;
     atomic_bool worker_done;
     atomic_bool failed;
@@ -170,15 +171,30 @@ struct ab_processor {
     unsigned unwoken;             /* records queued since the processing thread was last woken */
     uint64_t records_queued;      /* receive thread: records put in in_ring */
     atomic_uint_fast64_t records_handled; /* processing thread: records it is done with */
+
+    /* Adaptive processing: the receive thread calls the plugin itself while
+     * the processing thread has nothing queued. The two flags are a
+     * store-then-load handshake (sequentially consistent on both sides), so
+     * that the processing thread never finishes the plugin while the
+     * receive thread is in it. */
+    atomic_bool receiver_in_plugin; /* receive thread: it is in (or about to enter) the plugin */
+    atomic_bool plugin_closing;     /* processing thread: it finishes the plugin; keep off */
+    int64_t handed_over_until_ns;   /* receive thread: after a slow call, queue until then (0: not) */
+    atomic_uint_fast64_t inline_records, handovers;
+    ab_log_limiter_t handover_limiter;
     ab_pub_t *pub;                /* the receive thread's publisher, while it runs */
     double repair_seconds;
 };
 
 /* ---- the host interface offered to the plugin ---------------------------- */
 
-static bool s_on_worker(const ab_processor_t *self)
+/* The processor whose plugin this thread is calling now, if any: its log
+ * lines go through the log ring rather than to stderr. */
+static _Thread_local const ab_processor_t *s_plugin_caller;
+
+static bool s_on_plugin_thread(const ab_processor_t *self)
 {
-    return atomic_load(&self->worker_running) && pthread_equal(pthread_self(), self->worker_thread_id);
+    return s_plugin_caller == self;
 }
 
 /* A plugin's log line, naming the plugin and, when the processor has
@@ -198,7 +214,7 @@ static void s_host_log(void *host_data, int32_t level, const char *message)
     ab_processor_t *self = input->processor;
     if (!message)
         return;
-    if (!s_on_worker(self)) { /* not the real-time thread: log directly */
+    if (!s_on_plugin_thread(self)) { /* not the real-time thread: log directly */
         s_log_plugin_line(self, input->index, level, message);
         return;
     }
@@ -512,7 +528,8 @@ ab_processor_t *ab_processor_new(void *zmq_ctx, const ab_processor_config_t *con
     atomic_flag_clear(&self->fail_claimed);
     snprintf(self->broker, sizeof self->broker, "%s", config->broker);
     self->exit_at_end = config->exit_at_end;
-    self->inline_processing = config->inline_processing;
+    self->processing = config->processing;
+    self->inline_processing = config->processing == AB_PROCESSING_INLINE;
     self->register_timeout_ms = config->register_timeout_ms > 0 ? config->register_timeout_ms : 5000;
 
     if (ab_plugin_module_load(&self->module, config->plugin, error, error_len) ||
@@ -532,7 +549,7 @@ ab_processor_t *ab_processor_new(void *zmq_ctx, const ab_processor_config_t *con
         return NULL;
     }
     size_t queue = config->queue_bytes ? config->queue_bytes : (16u << 20);
-    if (config->inline_processing)
+    if (self->inline_processing)
         queue = 4096; /* not used: blocks go to the plugin, not into a queue */
     self->in_ring = ab_ring_new(queue);
     self->out_ring = ab_ring_new(AB_HOST_OUT_QUEUE);
@@ -676,6 +693,88 @@ static void s_process_inline(ab_processor_t *self, const s_in_header_t *h, const
         s_finish_processing(self);
 }
 
+/* A block's samples as the plugin gets them: aligned, as from the queue
+ * (the samples sit at any offset of the received message). Copies them
+ * into raw when they are not, so only while no record is being processed
+ * from the queue. Receive thread. */
+static const uint8_t *s_aligned_samples(ab_processor_t *self, const ab_block_t *block)
+{
+    if ((uintptr_t)block->samples % 8 && block->samples_len <= AB_BLOCK_MAX_SAMPLE_BYTES) {
+        memcpy(self->raw, block->samples, block->samples_len);
+        return self->raw;
+    }
+    return block->samples;
+}
+
+/* Adaptive processing, after a call on the receive thread that took longer
+ * than its share of the block's audio: the plugin may not keep up, and
+ * while it is in a call nothing is received; hand blocks over to the
+ * processing thread for a while, then try again. Receive thread. */
+static void s_hand_over(s_input_t *input, const s_in_header_t *h, int64_t took_ns)
+{
+    ab_processor_t *self = input->processor;
+    self->handed_over_until_ns = ab_clock_mono_ns() + AB_HOST_HANDOVER_MS * 1000000LL;
+    uint64_t count = atomic_fetch_add(&self->handovers, 1) + 1;
+    ab_log_limited(&self->handover_limiter, 60000, AB_LOG_INFO,
+                   "plugin %s took %.2f ms on a %.2f ms block of %s: blocks go to the processing thread for the "
+                   "next %d s (%" PRIu64 " time(s) so far)",
+                   self->plugin->name, (double)took_ns / 1e6, (double)h->frames * 1e3 / h->rate, input->stream,
+                   AB_HOST_HANDOVER_MS / 1000, count);
+}
+
+/* Adaptive processing: give a block to the plugin on this thread, at once,
+ * when nothing queued is waiting before it (order), its input's instance is
+ * active in the block's shape (activations, which may be slow, and end
+ * markers stay on the processing thread) and the plugin has not been slow
+ * lately. Returns false when the block must be queued instead. Receive
+ * thread. */
+static bool s_try_inline(s_input_t *input, const s_in_header_t *h, const ab_block_t *block)
+{
+    ab_processor_t *self = input->processor;
+    if (input->drop_pending || h->frames == 0 || h->type == AB_BLOCK_END)
+        return false;
+    if (self->handed_over_until_ns) {
+        if (ab_clock_mono_ns() < self->handed_over_until_ns)
+            return false;
+        self->handed_over_until_ns = 0;
+    }
+    /* Announce first, then look: see s_keep_receiver_off(). */
+    atomic_store(&self->receiver_in_plugin, true);
+    bool runs_here = !atomic_load(&self->plugin_closing) && !atomic_load(&self->failed) &&
+                     self->records_queued == atomic_load_explicit(&self->records_handled, memory_order_acquire) &&
+                     input->active && h->rate == input->format.rate && h->channels == input->format.channels &&
+                     h->format == input->format.raw_format;
+    int64_t took_ns = 0;
+    if (runs_here) {
+        int64_t started = ab_clock_mono_ns();
+        s_plugin_caller = self;
+        s_handle_record(self, h, s_aligned_samples(self, block));
+        s_plugin_caller = NULL;
+        took_ns = ab_clock_mono_ns() - started;
+    }
+    atomic_store(&self->receiver_in_plugin, false);
+    if (!runs_here)
+        return false;
+    atomic_fetch_add_explicit(&self->inline_records, 1, memory_order_relaxed);
+    if (atomic_load(&self->failed))
+        sem_post(&self->in_ready); /* the processing thread finishes the plugin */
+    else if (took_ns * 2 * self->n_inputs > (int64_t)h->frames * 1000000000LL / h->rate)
+        s_hand_over(input, h, took_ns);
+    return true;
+}
+
+/* The processing thread is about to finish the plugin: wait until the
+ * receive thread is out of it and keep it out. Both sides store their flag,
+ * then load the other's (sequentially consistent), so at least one sees the
+ * other: either the receive thread sees plugin_closing and stays out, or
+ * this thread sees it inside and waits. Processing thread. */
+static void s_keep_receiver_off(ab_processor_t *self)
+{
+    atomic_store(&self->plugin_closing, true);
+    while (atomic_load(&self->receiver_in_plugin))
+        ab_clock_sleep_ms(1);
+}
+
 /* Queue a record of an input's frames lost for good for the processing
  * thread. */
 static bool s_queue_gap(s_input_t *input, uint64_t frame0, uint64_t frames)
@@ -728,16 +827,11 @@ static void s_queue_block(s_input_t *input, const ab_block_t *block)
     header.format = (uint8_t)block->format;
     header.input = input->index;
     if (self->inline_processing) {
-        /* raw reaches the plugin aligned, as from the queue: the samples
-         * sit at any offset of the received message. */
-        const uint8_t *samples = block->samples;
-        if ((uintptr_t)samples % 8 && block->samples_len <= AB_BLOCK_MAX_SAMPLE_BYTES) {
-            memcpy(self->raw, samples, block->samples_len);
-            samples = self->raw;
-        }
-        s_process_inline(self, &header, samples);
+        s_process_inline(self, &header, s_aligned_samples(self, block));
         return;
     }
+    if (self->processing == AB_PROCESSING_ADAPTIVE && s_try_inline(input, &header, block))
+        return;
     if (input->drop_pending ||
         ab_ring_write2(self->in_ring, &header, sizeof header, block->samples, block->samples_len) != 0) {
         uint64_t dropped = atomic_fetch_add(&self->dropped, 1) + 1;
@@ -895,10 +989,8 @@ static void *s_receiver(void *arg)
     char error[512];
     ab_pub_t *pub = ab_pub_new(self->ctx, ab_node_data_in(self->node), 4096);
     self->pub = pub;
-    if (self->inline_processing) { /* this thread is the processing thread */
-        self->worker_thread_id = pthread_self();
-        atomic_store(&self->worker_running, true);
-    }
+    if (self->inline_processing) /* this thread is the processing thread */
+        s_plugin_caller = self;
     if (!pub) {
         s_fail(self, "cannot create the data sockets");
         goto done;
@@ -1110,15 +1202,13 @@ static void s_finish_processing(ab_processor_t *self)
             input->active = false;
         }
     }
-    atomic_store(&self->worker_running, false);
     atomic_store(&self->worker_done, true);
 }
 
 static void *s_worker(void *arg)
 {
     ab_processor_t *self = arg;
-    self->worker_thread_id = pthread_self();
-    atomic_store(&self->worker_running, true);
+    s_plugin_caller = self;
     while (!atomic_load(&self->failed)) {
         s_in_header_t h;
         if (ab_ring_peek(self->in_ring, &h, sizeof h) != 0) {
@@ -1142,6 +1232,7 @@ static void *s_worker(void *arg)
         if (!more)
             break;
     }
+    s_keep_receiver_off(self);
     s_finish_processing(self);
     return NULL;
 }
@@ -1173,6 +1264,8 @@ static void s_stats(void *user, ab_ctl_msg_t *msg)
     ab_ctl_stat_set(msg, "duplicates", ab_subscriber_duplicates(self->subscriber));
     ab_ctl_stat_set(msg, "lost_frames", atomic_load(&self->lost_frames));
     ab_ctl_stat_set(msg, "held", ab_subscriber_pending(self->subscriber)); /* blocks waiting for a missing one */
+    ab_ctl_stat_set(msg, "inline", atomic_load(&self->inline_records)); /* processed on the receive thread */
+    ab_ctl_stat_set(msg, "handovers", atomic_load(&self->handovers));
 }
 
 /* A crash inside the plugin takes down this process only; say whose. */
@@ -1267,6 +1360,10 @@ int ab_processor_run(ab_processor_t *self)
     if (atomic_load(&self->log_drops))
         ab_log_warn("plugin %s: %" PRIu64 " log line(s) dropped (it logged faster than they could be printed)",
                     self->plugin->name, (uint64_t)atomic_load(&self->log_drops));
+    if (self->processing == AB_PROCESSING_ADAPTIVE)
+        ab_log_info("blocks given to the plugin on the receive thread: %" PRIu64 " (the rest on the processing "
+                    "thread); hand-overs after a slow call: %" PRIu64,
+                    (uint64_t)atomic_load(&self->inline_records), (uint64_t)atomic_load(&self->handovers));
     ab_log_info("received %" PRIu64 " blocks, processed %" PRIu64 ", lost in transit %" PRIu64
                 ", dropped (queue full) %" PRIu64 ", bad %" PRIu64 ", repaired %" PRIu64 ", duplicates %" PRIu64
                 ", published %" PRIu64,

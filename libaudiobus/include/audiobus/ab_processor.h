@@ -6,13 +6,18 @@
  * single stream does, not 32 times it. Three threads, so that a slow plugin
  * only ever costs its own blocks:
  *  - the receive thread takes blocks off the SUB socket, checks sequence
- *    numbers, and copies them into a lock-free ring (a full ring drops the
- *    block and counts it); it also publishes the plugin's results;
- *  - the processing thread converts each block to f32 and calls the plugin
- *    (its process() is real-time: the host's log and publish only copy into
- *    lock-free rings);
+ *    numbers and puts them in order; while the plugin keeps up it converts
+ *    each block to f32 and calls the plugin itself, at once; it also
+ *    publishes the plugin's results;
+ *  - the processing thread takes the blocks the receive thread hands over
+ *    through a lock-free ring (a full ring drops the block and counts it):
+ *    the first of a stream (activate() may be slow), end markers, gaps, and
+ *    every block for a while after a plugin call that took more than half
+ *    its block's audio (see ab_processing_t);
  *  - the control thread registers, heartbeats, prints the plugin's log
  *    lines, and shuts everything down.
+ * The plugin's process() is real-time wherever it runs: the host's log and
+ * publish only copy into lock-free rings.
  */
 #ifndef AUDIOBUS_AB_PROCESSOR_H_INCLUDED
 #define AUDIOBUS_AB_PROCESSOR_H_INCLUDED
@@ -34,6 +39,19 @@ typedef struct ab_processor ab_processor_t;
 /* Input streams of one processor at most (a node's hello lists them). */
 #define AB_PROCESSOR_MAX_INPUTS AB_CTL_MAX_STREAMS
 
+/* Which thread calls the plugin's process(). */
+typedef enum {
+    AB_PROCESSING_ADAPTIVE = 0, /* the receive thread, while nothing is queued before the block and the
+                                   plugin's calls take under half their block's audio (divided among the
+                                   inputs); after a call that took more, the processing thread, for the
+                                   next 10 s; then the receive thread again. No thread wake-up a block
+                                   while the plugin keeps up; a slow plugin is queued, as in QUEUED. */
+    AB_PROCESSING_INLINE,       /* always the receive thread; no processing thread and no queue: a plugin
+                                   slower than its stream holds up its own input (see the README) */
+    AB_PROCESSING_QUEUED,       /* always the processing thread, one thread wake-up a burst of blocks:
+                                   for plugins that must always be called on the same thread */
+} ab_processing_t;
+
 typedef struct {
     const char *broker;              /* control endpoint */
     const char *const *streams;      /* input streams: distinct names, each processed by its own
@@ -48,10 +66,7 @@ typedef struct {
     int register_timeout_ms;         /* 0: 5000 */
     double backlog_seconds;          /* on joining, first the last seconds the broker holds */
     double repair_seconds;           /* how long a missing block is waited for; 0: 12 s */
-    bool inline_processing;          /* run the plugin on the receive thread (no processing
-                                        thread, no queue between them): one thread wake-up
-                                        less a block; a plugin slower than its stream then
-                                        holds up its own input, see the README */
+    ab_processing_t processing;      /* which thread calls process(); 0: AB_PROCESSING_ADAPTIVE */
 } ab_processor_config_t;
 
 /* Load the plugin, check its parameters, create an instance per input
