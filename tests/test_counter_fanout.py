@@ -1,7 +1,8 @@
-"""Two processors registered before the recorder starts receive every block
-of a synth:counter stream from sequence 0, with no gap, bit-exact: p1 with
-its processing thread behind a queue, p2 with --inline (the plugin on the
-receive thread)."""
+"""Three processors registered before the recorder starts receive every block
+of a synth:counter stream from sequence 0, with no gap, bit-exact: p1 in the
+default (adaptive) mode, p2 with --inline (the plugin always on the receive
+thread), p3 with --queued (always on the processing thread, behind a
+queue)."""
 import os
 import struct
 
@@ -10,12 +11,13 @@ import harness as h
 work = h.setup()
 broker, ep = h.start_broker(work)
 RATE, CHANNELS, SECONDS = 48000, 2, 3
-outs = [os.path.join(work, "p%d.wav" % i) for i in (1, 2)]
+MODES = {1: [], 2: ["--inline"], 3: ["--queued"]}
+outs = [os.path.join(work, "p%d.wav" % i) for i in MODES]
 procs = [h.Node(work, "p%d" % i, ["process", "--broker", ep, "--stream", "mic1", "--plugin", "wavwrite",
                                    "--name", "p%d" % i, "--param", "path=" + outs[i - 1], "--exit-at-end"]
-                     + (["--inline"] if i == 2 else []))
-         for i in (1, 2)]
-h.check(h.wait_linked(ep, ["p1", "p2"]), "processors linked before the recorder starts")
+                     + MODES[i])
+         for i in MODES]
+h.check(h.wait_linked(ep, ["p1", "p2", "p3"]), "processors linked before the recorder starts")
 
 status, out, err = h.run(["record", "--broker", ep, "--stream", "mic1", "--source", "synth:counter",
                           "--rate", str(RATE), "--channels", str(CHANNELS), "--duration", str(SECONDS),

@@ -17,8 +17,14 @@
  * call on the same instance": the host calls activate() and deactivate()
  * from its processing thread, just before the first block of a stream (or
  * of a new stream shape) and after the last, so they may allocate and block.
- * (With `audiobus process --inline` the processing thread is the one that
- * receives the blocks; nothing else changes for the plugin.)
+ * [audio-thread] is not always the same thread: by default a processor
+ * calls process() on its receive thread while the plugin keeps up, and on
+ * its processing thread for a while after a call that took more than half
+ * its block's audio. Calls on one instance never overlap, and each sees
+ * all that the calls before it did (as on one thread); a plugin that needs
+ * every call on one thread (thread-local state, a thread-bound GPU
+ * context) is run with `audiobus process --queued`. (With `--inline`
+ * every call, activate() and deactivate() too, is on the receive thread.)
  *
  * The host pointer given to create() stays valid until destroy(); error
  * buffers are never NULL and error_len is at least 1. Integer samples are

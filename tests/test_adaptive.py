@@ -1,0 +1,128 @@
+"""A processor in its default (adaptive) mode gives each block to its plugin
+on its receive thread while the plugin keeps up, and hands blocks over to its
+processing thread, for 10 s, after a call that took more than half its
+block's audio; nothing is lost or reordered either way.
+
+1. "fast": wavwrite on a synth:counter stream of 100 ms blocks (5 s at 5x
+   real time): every sample arrives bit-exact, and all blocks but the first
+   (its activation runs on the processing thread) and the end marker went to
+   the plugin on the receive thread, with no hand-over. A broken adaptive
+   path (never inline) gives 0.
+2. "slow", at the same time: the latency plugin sleeping 0.75 of each
+   block's duration, 13 s of 1024-frame blocks in real time. It keeps up on
+   the processing thread. Every call it got on the receive thread was slow
+   and followed at once by a hand-over (calls there == hand-overs), there
+   were at least two (at the start, and again once the 10 s were over), and
+   the plugin saw every block in order, with no gap.
+3. "stopped": wavwrite on a real-time stream, SIGTERM mid-stream, while its
+   plugin is being called on the receive thread: exit 0 and a valid WAV of
+   the counter (the processing thread finishes the plugin only once the
+   receive thread is out of it).
+4. --inline with --queued is refused with exit 2.
+
+usage: test_adaptive.py --bin PATH/TO/audiobus --latency-plugin PATH/TO/latency.so
+"""
+import os
+import re
+import struct
+import sys
+
+import harness as h
+
+work = h.setup()
+LATENCY_SO = sys.argv[sys.argv.index("--latency-plugin") + 1]
+RATE = 48000
+REPORT = re.compile(r"on the receive thread: (\d+) .*hand-overs after a slow call: (\d+)")
+
+
+def adaptive_report(node):
+    """(blocks given to the plugin on the receive thread, hand-overs) from
+    the processor's exit report, or (None, None)."""
+    m = REPORT.search(node.output())
+    return (int(m.group(1)), int(m.group(2))) if m else (None, None)
+
+
+def check_counter_wav(path, expected_frames, what):
+    rate, channels, fmt, raw = h.read_wav(path)
+    samples = struct.unpack("<%df" % (len(raw) // 4), raw)
+    if expected_frames is not None:
+        h.check(len(samples) == expected_frames, what + ": every sample arrived", len(samples), expected_frames)
+    bad = [k for k, v in enumerate(samples) if v != float(k & 0xFFFFFF)]
+    h.check(not bad, what + ": bit-exact, sample k carries k (first mismatches)", bad[:5])
+    return len(samples)
+
+
+broker, ep = h.start_broker(work)
+
+# ---- 1 and 2: a plugin that keeps up, and one that does not --------------------
+FAST_BLOCK, FAST_SECONDS = 4800, 5
+FAST_BLOCKS = RATE * FAST_SECONDS // FAST_BLOCK
+fast_wav = os.path.join(work, "fast.wav")
+fast = h.Node(work, "fast", ["process", "--broker", ep, "--stream", "f", "--plugin", "wavwrite", "--name", "fast",
+                             "--param", "path=" + fast_wav, "--exit-at-end"])
+SLOW_BLOCK, SLOW_SECONDS = 1024, 13
+SLOW_BLOCKS = (RATE * SLOW_SECONDS + SLOW_BLOCK - 1) // SLOW_BLOCK
+slow_path = os.path.join(work, "slow.txt")
+slow = h.Node(work, "slow", ["process", "--broker", ep, "--stream", "s", "--plugin", LATENCY_SO, "--name", "slow",
+                             "--param", "delay_factor=0.75", "--param", "path=" + slow_path, "--exit-at-end"])
+h.check(h.wait_linked(ep, ["fast", "slow"]), "processors linked before the recorders start")
+
+slow_rec = h.Node(work, "rec-s", ["record", "--broker", ep, "--stream", "s", "--source", "synth:sine", "--rate",
+                                  str(RATE), "--block", str(SLOW_BLOCK), "--duration", str(SLOW_SECONDS)])
+status, out, err = h.run(["record", "--broker", ep, "--stream", "f", "--source", "synth:counter", "--rate", str(RATE),
+                          "--block", str(FAST_BLOCK), "--duration", str(FAST_SECONDS), "--speed", "5"], timeout=60)
+h.check(status == 0, "the fast stream's recorder exits 0", status, err[-800:])
+h.check(fast.wait(30) == 0, "the fast processor exits 0 at the end of its stream", fast.output()[-1500:])
+check_counter_wav(fast_wav, FAST_BLOCKS * FAST_BLOCK, "fast")
+inline, handovers = adaptive_report(fast)
+h.check(inline is not None and inline >= FAST_BLOCKS - 5,
+        "the fast plugin got (nearly) every block on the receive thread", inline, FAST_BLOCKS, fast.output()[-800:])
+h.check(handovers == 0, "and never had blocks handed over", handovers)
+fast_out = fast.output()
+h.check("lost in transit 0" in fast_out and "dropped (queue full) 0" in fast_out, "the fast processor lost nothing",
+        fast_out[-600:])
+
+h.check(slow_rec.wait(SLOW_SECONDS + 30) == 0, "the slow stream's recorder exits 0", slow_rec.output()[-800:])
+h.check(slow.wait(30) == 0, "the slow processor exits 0 at the end of its stream", slow.output()[-1500:])
+inline, handovers = adaptive_report(slow)
+h.check(handovers is not None and handovers >= 2,
+        "the slow plugin's blocks were handed over at the start and again after 10 s", handovers,
+        slow.output()[-1500:])
+h.check(inline == handovers, "each call on the receive thread was slow and followed at once by a hand-over", inline,
+        handovers)
+h.check("blocks go to the processing thread for the next 10 s" in slow.output(), "the hand-over is logged",
+        slow.output()[-1500:])
+slow_out = slow.output()
+h.check("lost in transit 0" in slow_out and "dropped (queue full) 0" in slow_out, "the slow processor lost nothing",
+        slow_out[-600:])
+try:
+    with open(slow_path) as f:
+        heard = sum(1 for line in f if line.strip())
+except OSError as e:
+    h.check(False, "the latency plugin wrote its file", str(e))
+else:
+    h.check(heard == SLOW_BLOCKS, "the slow plugin saw every block", heard, SLOW_BLOCKS)
+h.check(not os.path.exists(slow_path + ".gaps") or os.path.getsize(slow_path + ".gaps") == 0,
+        "and heard no gap")
+
+# ---- 3. stopped while its plugin runs on the receive thread --------------------
+stop_wav = os.path.join(work, "stopped.wav")
+stopped = h.Node(work, "stopped", ["process", "--broker", ep, "--stream", "t", "--plugin", "wavwrite", "--name",
+                                   "stopped", "--param", "path=" + stop_wav])
+h.check(h.wait_linked(ep, ["stopped"]), "the processor to stop linked")
+rec = h.Node(work, "rec-t", ["record", "--broker", ep, "--stream", "t", "--source", "synth:counter", "--rate",
+                             str(RATE), "--block", "256", "--duration", "30"])
+h.check(h.wait_for(lambda: ((h.node_entry(ep, "stopped") or {}).get("stats") or {}).get("inline", 0) > 50, 10),
+        "the processor gives the plugin its blocks on the receive thread", h.node_entry(ep, "stopped"))
+status = stopped.stop(timeout=20)
+h.check(status == 0, "SIGTERM mid-stream: exit 0", status, stopped.output()[-1500:])
+frames = check_counter_wav(stop_wav, None, "stopped")
+h.check(frames > 50 * 256, "the stopped processor's WAV has the audio it processed", frames)
+rec.stop()
+
+# ---- 4. one mode at a time ----------------------------------------------------
+status, out, err = h.run(["process", "--broker", ep, "--stream", "x", "--plugin", "wavwrite", "--inline", "--queued"])
+h.check(status == 2 and "exclude each other" in err, "--inline with --queued is refused", status, err)
+
+broker.stop()
+h.finish()
