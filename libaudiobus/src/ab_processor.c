@@ -38,7 +38,13 @@
 #define AB_HOST_GAP_RECORD 0xFE    /* in_ring record type: frames lost for good */
 #define AB_HOST_REPAIR_WINDOW 8192 /* blocks held while a hole is repaired */
 #define AB_HOST_REPAIR_RETRY_MS 200
-#define AB_HOST_HANDOVER_MS 10000  /* adaptive: how long blocks go to the processing thread after a slow call */
+/* Adaptive processing: when the plugin's calls on the receive thread took
+ * more than half of a window's time, blocks go to the processing thread for
+ * a while. A window of a second: a single long call (a page fault, the VM
+ * taking the CPU away) does not count for much, a plugin that cannot keep
+ * up is found within a second. */
+#define AB_HOST_INLINE_WINDOW_NS 1000000000LL
+#define AB_HOST_HANDOVER_MS 10000
 
 /* A block as queued for the processing thread, followed by its samples. */
 typedef struct {
@@ -179,7 +185,9 @@ struct ab_processor {
      * receive thread is in it. */
     atomic_bool receiver_in_plugin; /* receive thread: it is in (or about to enter) the plugin */
     atomic_bool plugin_closing;     /* processing thread: it finishes the plugin; keep off */
-    int64_t handed_over_until_ns;   /* receive thread: after a slow call, queue until then (0: not) */
+    int64_t handed_over_until_ns;   /* receive thread: the plugin was too slow, queue until then (0: not) */
+    int64_t inline_window_start_ns; /* receive thread: the window's first call (0: none yet) */
+    int64_t inline_busy_ns;         /* receive thread: time in the plugin during the window */
     atomic_uint_fast64_t inline_records, handovers;
     ab_log_limiter_t handover_limiter;
     ab_pub_t *pub;                /* the receive thread's publisher, while it runs */
@@ -706,28 +714,38 @@ static const uint8_t *s_aligned_samples(ab_processor_t *self, const ab_block_t *
     return block->samples;
 }
 
-/* Adaptive processing, after a call on the receive thread that took longer
- * than its share of the block's audio: the plugin may not keep up, and
- * while it is in a call nothing is received; hand blocks over to the
- * processing thread for a while, then try again. Receive thread. */
-static void s_hand_over(s_input_t *input, const s_in_header_t *h, int64_t took_ns)
+/* Adaptive processing: count a call on the receive thread in the window;
+ * when the window is over and the plugin took more than half of it, it may
+ * not keep up, and while it is in a call nothing is received: hand blocks
+ * over to the processing thread for a while, then try again. Receive
+ * thread. */
+static void s_note_inline_call(ab_processor_t *self, int64_t started_ns, int64_t ended_ns)
 {
-    ab_processor_t *self = input->processor;
-    self->handed_over_until_ns = ab_clock_mono_ns() + AB_HOST_HANDOVER_MS * 1000000LL;
-    uint64_t count = atomic_fetch_add(&self->handovers, 1) + 1;
-    ab_log_limited(&self->handover_limiter, 60000, AB_LOG_INFO,
-                   "plugin %s took %.2f ms on a %.2f ms block of %s: blocks go to the processing thread for the "
-                   "next %d s (%" PRIu64 " time(s) so far)",
-                   self->plugin->name, (double)took_ns / 1e6, (double)h->frames * 1e3 / h->rate, input->stream,
-                   AB_HOST_HANDOVER_MS / 1000, count);
+    if (!self->inline_window_start_ns)
+        self->inline_window_start_ns = started_ns;
+    self->inline_busy_ns += ended_ns - started_ns;
+    int64_t window_ns = ended_ns - self->inline_window_start_ns;
+    if (window_ns < AB_HOST_INLINE_WINDOW_NS)
+        return;
+    if (self->inline_busy_ns * 2 > window_ns) {
+        self->handed_over_until_ns = ended_ns + AB_HOST_HANDOVER_MS * 1000000LL;
+        uint64_t count = atomic_fetch_add(&self->handovers, 1) + 1;
+        ab_log_limited(&self->handover_limiter, 60000, AB_LOG_INFO,
+                       "plugin %s kept the receive thread busy %.0f%% of the last %.1f s: blocks go to the "
+                       "processing thread for the next %d s (%" PRIu64 " time(s) so far)",
+                       self->plugin->name, 100.0 * (double)self->inline_busy_ns / (double)window_ns,
+                       (double)window_ns / 1e9, AB_HOST_HANDOVER_MS / 1000, count);
+    }
+    self->inline_window_start_ns = 0;
+    self->inline_busy_ns = 0;
 }
 
 /* Adaptive processing: give a block to the plugin on this thread, at once,
  * when nothing queued is waiting before it (order), its input's instance is
  * active in the block's shape (activations, which may be slow, and end
- * markers stay on the processing thread) and the plugin has not been slow
- * lately. Returns false when the block must be queued instead. Receive
- * thread. */
+ * markers stay on the processing thread) and the plugin has not been too
+ * slow lately. Returns false when the block must be queued instead.
+ * Receive thread. */
 static bool s_try_inline(s_input_t *input, const s_in_header_t *h, const ab_block_t *block)
 {
     ab_processor_t *self = input->processor;
@@ -744,13 +762,13 @@ static bool s_try_inline(s_input_t *input, const s_in_header_t *h, const ab_bloc
                      self->records_queued == atomic_load_explicit(&self->records_handled, memory_order_acquire) &&
                      input->active && h->rate == input->format.rate && h->channels == input->format.channels &&
                      h->format == input->format.raw_format;
-    int64_t took_ns = 0;
+    int64_t started_ns = 0, ended_ns = 0;
     if (runs_here) {
-        int64_t started = ab_clock_mono_ns();
+        started_ns = ab_clock_mono_ns();
         s_plugin_caller = self;
         s_handle_record(self, h, s_aligned_samples(self, block));
         s_plugin_caller = NULL;
-        took_ns = ab_clock_mono_ns() - started;
+        ended_ns = ab_clock_mono_ns();
     }
     atomic_store(&self->receiver_in_plugin, false);
     if (!runs_here)
@@ -758,8 +776,8 @@ static bool s_try_inline(s_input_t *input, const s_in_header_t *h, const ab_bloc
     atomic_fetch_add_explicit(&self->inline_records, 1, memory_order_relaxed);
     if (atomic_load(&self->failed))
         sem_post(&self->in_ready); /* the processing thread finishes the plugin */
-    else if (took_ns * 2 * self->n_inputs > (int64_t)h->frames * 1000000000LL / h->rate)
-        s_hand_over(input, h, took_ns);
+    else
+        s_note_inline_call(self, started_ns, ended_ns);
     return true;
 }
 
@@ -1362,7 +1380,7 @@ int ab_processor_run(ab_processor_t *self)
                     self->plugin->name, (uint64_t)atomic_load(&self->log_drops));
     if (self->processing == AB_PROCESSING_ADAPTIVE)
         ab_log_info("blocks given to the plugin on the receive thread: %" PRIu64 " (the rest on the processing "
-                    "thread); hand-overs after a slow call: %" PRIu64,
+                    "thread); hand-overs to the processing thread: %" PRIu64,
                     (uint64_t)atomic_load(&self->inline_records), (uint64_t)atomic_load(&self->handovers));
     ab_log_info("received %" PRIu64 " blocks, processed %" PRIu64 ", lost in transit %" PRIu64
                 ", dropped (queue full) %" PRIu64 ", bad %" PRIu64 ", repaired %" PRIu64 ", duplicates %" PRIu64

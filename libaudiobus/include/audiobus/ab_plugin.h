@@ -19,8 +19,8 @@
  * of a new stream shape) and after the last, so they may allocate and block.
  * [audio-thread] is not always the same thread: by default a processor
  * calls process() on its receive thread while the plugin keeps up, and on
- * its processing thread for a while after a call that took more than half
- * its block's audio. Calls on one instance never overlap, and each sees
+ * its processing thread for a while after the plugin kept the receive
+ * thread busy more than half of a second. Calls on one instance never overlap, and each sees
  * all that the calls before it did (as on one thread); a plugin that needs
  * every call on one thread (thread-local state, a thread-bound GPU
  * context) is run with `audiobus process --queued`. (With `--inline`

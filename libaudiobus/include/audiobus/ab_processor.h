@@ -12,8 +12,8 @@
  *  - the processing thread takes the blocks the receive thread hands over
  *    through a lock-free ring (a full ring drops the block and counts it):
  *    the first of a stream (activate() may be slow), end markers, gaps, and
- *    every block for a while after a plugin call that took more than half
- *    its block's audio (see ab_processing_t);
+ *    every block for a while after the plugin kept the receive thread busy
+ *    more than half of a second (see ab_processing_t);
  *  - the control thread registers, heartbeats, prints the plugin's log
  *    lines, and shuts everything down.
  * The plugin's process() is real-time wherever it runs: the host's log and
@@ -41,11 +41,11 @@ typedef struct ab_processor ab_processor_t;
 
 /* Which thread calls the plugin's process(). */
 typedef enum {
-    AB_PROCESSING_ADAPTIVE = 0, /* the receive thread, while nothing is queued before the block and the
-                                   plugin's calls take under half their block's audio (divided among the
-                                   inputs); after a call that took more, the processing thread, for the
-                                   next 10 s; then the receive thread again. No thread wake-up a block
-                                   while the plugin keeps up; a slow plugin is queued, as in QUEUED. */
+    AB_PROCESSING_ADAPTIVE = 0, /* the receive thread, while nothing is queued before the block; when
+                                   the plugin's calls there took more than half of a second (windows of
+                                   1 s), the processing thread for the next 10 s; then the receive
+                                   thread again. No thread wake-up a block while the plugin keeps up;
+                                   a slow plugin is queued, as in QUEUED. */
     AB_PROCESSING_INLINE,       /* always the receive thread; no processing thread and no queue: a plugin
                                    slower than its stream holds up its own input (see the README) */
     AB_PROCESSING_QUEUED,       /* always the processing thread, one thread wake-up a burst of blocks:
