@@ -252,11 +252,7 @@ int cmd_bench(int argc_in, char **argv_in)
         case OPT_CAPACITY: config.capacity = true; break;
         case OPT_JACK: config.jack = true; break;
         case OPT_INLINE:
-        case OPT_QUEUED:
-            if (config.processing != AB_PROCESSING_ADAPTIVE)
-                rc = cli_usage_error("bench", "--inline and --queued exclude each other (give one)");
-            config.processing = opt == OPT_INLINE ? AB_PROCESSING_INLINE : AB_PROCESSING_QUEUED;
-            break;
+        case OPT_QUEUED: rc = cli_processing_option("bench", opt == OPT_QUEUED, &config.processing); break;
         case OPT_ALL_STREAMS: config.all_streams = true; break;
         case OPT_SPEED:
             if (!cli_parse_double(optarg, 0.01, 100000, &config.speed))

@@ -251,7 +251,8 @@ static json_t *s_config_json(const bench_config_t *config)
                      "processors", (int)config->processors, "rate", (int)config->rate, "block",
                      (int)config->block_frames, "duration", config->duration, "speed", config->speed, "runs",
                      (int)config->runs, "baseline", config->baseline, "capacity", config->capacity, "jack",
-                     config->jack, "inline", config->processing == AB_PROCESSING_INLINE, "processing", s_processing_name(config), "transport", s_transport(config), "broker",
+                     config->jack, "inline", config->processing == AB_PROCESSING_INLINE, "processing",
+                     s_processing_name(config), "transport", s_transport(config), "broker",
                      config->broker ? config->broker : "started");
 }
 

@@ -38,6 +38,14 @@ int cli_usage_error(const char *command, const char *fmt, ...)
     return 2;
 }
 
+int cli_processing_option(const char *command, bool queued, ab_processing_t *processing)
+{
+    if (*processing != AB_PROCESSING_ADAPTIVE)
+        return cli_usage_error(command, "--inline and --queued exclude each other (give one)");
+    *processing = queued ? AB_PROCESSING_QUEUED : AB_PROCESSING_INLINE;
+    return 0;
+}
+
 bool cli_parse_u32(const char *text, uint32_t min, uint32_t max, uint32_t *out)
 {
     if (!text || !*text)

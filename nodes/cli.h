@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "audiobus/ab_processor.h"
+
 /* Long-option values shared by every subcommand (beyond any char). */
 enum {
     CLI_OPT_HELP = 'h',
@@ -48,6 +50,11 @@ int cli_usage_error(const char *command, const char *fmt, ...) __attribute__((fo
 /* Parse numbers strictly: the whole string, within [min, max]. */
 bool cli_parse_u32(const char *text, uint32_t min, uint32_t max, uint32_t *out);
 bool cli_parse_double(const char *text, double min, double max, double *out);
+
+/* --inline (queued false) or --queued (true), for process and bench:
+ * sets *processing, which must still be the default (the two exclude each
+ * other). Returns 0, or 2 after the usage error. */
+int cli_processing_option(const char *command, bool queued, ab_processing_t *processing);
 
 /* The ZeroMQ context of the process (created on first use). */
 void *cli_zmq_ctx(void);

@@ -114,11 +114,7 @@ int cmd_process(int argc_in, char **argv_in)
         case OPT_NAME: config.name = optarg; break;
         case OPT_EXIT_AT_END: config.exit_at_end = true; break;
         case OPT_INLINE:
-        case OPT_QUEUED:
-            if (config.processing != AB_PROCESSING_ADAPTIVE)
-                rc = cli_usage_error("process", "--inline and --queued exclude each other (give one)");
-            config.processing = opt == OPT_INLINE ? AB_PROCESSING_INLINE : AB_PROCESSING_QUEUED;
-            break;
+        case OPT_QUEUED: rc = cli_processing_option("process", opt == OPT_QUEUED, &config.processing); break;
         case OPT_QUEUE:
             if (!cli_parse_u32(optarg, 1, 4096, &queue_mb))
                 rc = cli_usage_error("process", "bad --queue-mb \"%s\" (expected 1..4096)", optarg);

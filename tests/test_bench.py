@@ -158,15 +158,18 @@ if shutil.which("jackd") and shutil.which("jack_lsp"):
 else:
     print("bench --jack not tried: jackd2 is not installed")
 
-# --inline: the processors run their plugin on the receive thread, and the
-# run says so; every block still arrives.
-inl = bench_json(["--inline", "--quick", "--runs", "1", "--duration", "1", "--no-baseline"], "bench --inline")
-inl_runs = inl.get("runs", [])
-h.check((inl.get("config") or {}).get("inline") is True, "--inline is reported", inl.get("config"))
+# --inline and --queued: the processors run their plugin so, and the run
+# says so; every block still arrives.
 inl_blocks = 2 * -(-48000 // 256)  # 1 s a processor, the last block partial
-h.check(len(inl_runs) == 1 and inl_runs[0].get("lost") == 0 and inl_runs[0].get("expected") == inl_blocks and
-        inl_runs[0].get("received") == inl_blocks, "--inline: 2 processors x 188 blocks, none lost",
-        [(r.get("kind"), r.get("expected"), r.get("received")) for r in inl_runs])
+for mode in ("inline", "queued"):
+    inl = bench_json(["--" + mode, "--quick", "--runs", "1", "--duration", "1", "--no-baseline"], "bench --" + mode)
+    inl_runs = inl.get("runs", [])
+    config = inl.get("config") or {}
+    h.check(config.get("processing") == mode and config.get("inline") is (mode == "inline"),
+            "--%s is reported" % mode, config)
+    h.check(len(inl_runs) == 1 and inl_runs[0].get("lost") == 0 and inl_runs[0].get("expected") == inl_blocks and
+            inl_runs[0].get("received") == inl_blocks, "--%s: 2 processors x 188 blocks, none lost" % mode,
+            [(r.get("kind"), r.get("expected"), r.get("received")) for r in inl_runs])
 
 # The text table says the same.
 status, out, err = h.run(["bench", "--quick", "--runs", "1", "--duration", "0.5", "--transport", "ipc"], timeout=300)
