@@ -40,9 +40,10 @@ int cli_usage_error(const char *command, const char *fmt, ...)
 
 int cli_processing_option(const char *command, bool queued, ab_processing_t *processing)
 {
-    if (*processing != AB_PROCESSING_ADAPTIVE)
+    ab_processing_t wanted = queued ? AB_PROCESSING_QUEUED : AB_PROCESSING_INLINE;
+    if (*processing != AB_PROCESSING_ADAPTIVE && *processing != wanted)
         return cli_usage_error(command, "--inline and --queued exclude each other (give one)");
-    *processing = queued ? AB_PROCESSING_QUEUED : AB_PROCESSING_INLINE;
+    *processing = wanted;
     return 0;
 }
 

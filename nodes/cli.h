@@ -52,8 +52,8 @@ bool cli_parse_u32(const char *text, uint32_t min, uint32_t max, uint32_t *out);
 bool cli_parse_double(const char *text, double min, double max, double *out);
 
 /* --inline (queued false) or --queued (true), for process and bench:
- * sets *processing, which must still be the default (the two exclude each
- * other). Returns 0, or 2 after the usage error. */
+ * sets *processing, which must be the default or already that mode (the
+ * two exclude each other). Returns 0, or 2 after the usage error. */
 int cli_processing_option(const char *command, bool queued, ab_processing_t *processing);
 
 /* The ZeroMQ context of the process (created on first use). */

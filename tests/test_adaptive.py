@@ -19,7 +19,12 @@ more than half of a second; nothing is lost or reordered either way.
    plugin is being called on the receive thread: exit 0 and a valid WAV of
    the counter (the processing thread finishes the plugin only once the
    receive thread is out of it).
-4. --inline with --queued is refused with exit 2.
+4. "behind": the latency plugin sleeping a whole block's duration per block
+   on a stream sent at 20x real time (10 s of audio, ~10 s of plugin work)
+   is stopped (SIGTERM) 2 s in, with seconds of blocks still queued for it:
+   it goes on with them for at most 2 s, says it leaves the rest, and exits
+   0 well before the backlog would have been worked off.
+5. --inline with --queued is refused with exit 2, --inline twice is not.
 
 usage: test_adaptive.py --bin PATH/TO/audiobus --latency-plugin PATH/TO/latency.so
 """
@@ -27,6 +32,7 @@ import os
 import re
 import struct
 import sys
+import time
 
 import harness as h
 
@@ -123,9 +129,29 @@ frames = check_counter_wav(stop_wav, None, "stopped")
 h.check(frames > 50 * 256, "the stopped processor's WAV has the audio it processed", frames)
 rec.stop()
 
-# ---- 4. one mode at a time ----------------------------------------------------
+# ---- 4. stopped while far behind ---------------------------------------------
+behind = h.Node(work, "behind", ["process", "--broker", ep, "--stream", "b", "--plugin", LATENCY_SO, "--name",
+                                 "behind", "--param", "delay_factor=1",
+                                 "--param", "path=" + os.path.join(work, "behind.txt")])
+h.check(h.wait_linked(ep, ["behind"]), "the processor that falls behind linked")
+status, out, err = h.run(["record", "--broker", ep, "--stream", "b", "--source", "synth:sine", "--rate", str(RATE),
+                          "--block", "256", "--duration", "10", "--speed", "20"], timeout=60)
+h.check(status == 0, "its recorder exits 0", status, err[-800:])
+time.sleep(1.5)  # the recorder took ~0.5 s: ~8 s of plugin work still queued
+stop_started = time.monotonic()
+status = behind.stop(timeout=30)
+took = time.monotonic() - stop_started
+out = behind.output()
+h.check(status == 0, "SIGTERM while far behind: exit 0", status, out[-1500:])
+h.check(took < 6, "within seconds, not after the backlog", "%.1f s" % took)
+h.check("is behind" in out and "not processed" in out, "it says it leaves queued blocks unprocessed", out[-1500:])
+
+# ---- 5. one mode at a time ----------------------------------------------------
 status, out, err = h.run(["process", "--broker", ep, "--stream", "x", "--plugin", "wavwrite", "--inline", "--queued"])
 h.check(status == 2 and "exclude each other" in err, "--inline with --queued is refused", status, err)
+status, out, err = h.run(["process", "--broker", "tcp://127.0.0.1:1", "--stream", "x", "--plugin", "wavwrite",
+                          "--inline", "--inline", "--help"])
+h.check(status == 0, "--inline twice is not a conflict", status, err)
 
 broker.stop()
 h.finish()

@@ -689,6 +689,17 @@ static void s_note_queued(ab_processor_t *self)
 
 static bool s_handle_record(ab_processor_t *self, const s_in_header_t *h, const uint8_t *samples);
 static void s_finish_processing(ab_processor_t *self);
+static void s_publish_results(ab_processor_t *self, ab_pub_t *pub);
+
+/* After a plugin call on the receive thread: publish the results now when
+ * their queue is half full. A burst of received blocks (a repaired hole
+ * releases up to AB_HOST_REPAIR_WINDOW at once) would otherwise fill it
+ * before the burst ends and the results are published. Receive thread. */
+static void s_publish_if_filling(ab_processor_t *self)
+{
+    if (self->pub && ab_ring_read_space(self->out_ring) > ab_ring_capacity(self->out_ring) / 2)
+        s_publish_results(self, self->pub);
+}
 
 /* Inline processing: hand a record to the plugin on this thread, at once.
  * Once processing is over (the end, or a failure) records are not looked
@@ -699,6 +710,8 @@ static void s_process_inline(ab_processor_t *self, const s_in_header_t *h, const
         return;
     if (!s_handle_record(self, h, samples) || atomic_load(&self->failed))
         s_finish_processing(self);
+    else
+        s_publish_if_filling(self);
 }
 
 /* A block's samples as the plugin gets them: aligned, as from the queue
@@ -749,7 +762,8 @@ static void s_note_inline_call(ab_processor_t *self, int64_t started_ns, int64_t
 static bool s_try_inline(s_input_t *input, const s_in_header_t *h, const ab_block_t *block)
 {
     ab_processor_t *self = input->processor;
-    if (input->drop_pending || h->frames == 0 || h->type == AB_BLOCK_END)
+    bool event = h->type == AB_BLOCK_EVENT; /* no samples: nothing to activate for */
+    if (input->drop_pending || (h->frames == 0 && !event) || h->type == AB_BLOCK_END)
         return false;
     if (self->handed_over_until_ns) {
         if (ab_clock_mono_ns() < self->handed_over_until_ns)
@@ -760,8 +774,8 @@ static bool s_try_inline(s_input_t *input, const s_in_header_t *h, const ab_bloc
     atomic_store(&self->receiver_in_plugin, true);
     bool runs_here = !atomic_load(&self->plugin_closing) && !atomic_load(&self->failed) &&
                      self->records_queued == atomic_load_explicit(&self->records_handled, memory_order_acquire) &&
-                     input->active && h->rate == input->format.rate && h->channels == input->format.channels &&
-                     h->format == input->format.raw_format;
+                     (event || (input->active && h->rate == input->format.rate &&
+                                h->channels == input->format.channels && h->format == input->format.raw_format));
     int64_t started_ns = 0, ended_ns = 0;
     if (runs_here) {
         started_ns = ab_clock_mono_ns();
@@ -774,10 +788,12 @@ static bool s_try_inline(s_input_t *input, const s_in_header_t *h, const ab_bloc
     if (!runs_here)
         return false;
     atomic_fetch_add_explicit(&self->inline_records, 1, memory_order_relaxed);
-    if (atomic_load(&self->failed))
+    if (atomic_load(&self->failed)) {
         sem_post(&self->in_ready); /* the processing thread finishes the plugin */
-    else
+    } else {
         s_note_inline_call(self, started_ns, ended_ns);
+        s_publish_if_filling(self);
+    }
     return true;
 }
 
@@ -876,7 +892,9 @@ static void s_repair_lost(void *user, uint64_t from_seq, uint64_t to_seq, uint64
     ab_log_warn("stream %s: blocks %" PRIu64 "..%" PRIu64 " are lost for good: frames %" PRIu64 "..%" PRIu64
                 " (%" PRIu64 " frames) missing",
                 input->stream, from_seq, to_seq, frame0, frame0 + frames, frames);
-    if (frames && !s_queue_gap(input, frame0, frames))
+    /* Behind frames held as dropped (they follow them: every block since
+     * was dropped too), so that the plugin hears the gaps in order. */
+    if (frames && (input->drop_pending || !s_queue_gap(input, frame0, frames)))
         s_hold_gap(input, frame0, frame0 + frames);
 }
 
@@ -1223,11 +1241,27 @@ static void s_finish_processing(ab_processor_t *self)
     atomic_store(&self->worker_done, true);
 }
 
+/* On a stop, how long the processing thread goes on with blocks already
+ * queued: a plugin that is behind may have minutes of them. */
+#define AB_HOST_STOP_DRAIN_NS 2000000000LL
+
 static void *s_worker(void *arg)
 {
     ab_processor_t *self = arg;
     s_plugin_caller = self;
+    int64_t stop_deadline_ns = 0;
     while (!atomic_load(&self->failed)) {
+        if (atomic_load(&self->stop_threads)) {
+            int64_t now = ab_clock_mono_ns();
+            if (!stop_deadline_ns) {
+                stop_deadline_ns = now + AB_HOST_STOP_DRAIN_NS;
+            } else if (now > stop_deadline_ns && ab_ring_read_space(self->in_ring) > 0) {
+                ab_log_warn("stopping: plugin %s is behind; %zu bytes of blocks still queued for it are not "
+                            "processed (the exit report's processed < received says how many blocks)",
+                            self->plugin->name, ab_ring_read_space(self->in_ring));
+                break;
+            }
+        }
         s_in_header_t h;
         if (ab_ring_peek(self->in_ring, &h, sizeof h) != 0) {
             if (atomic_load(&self->stop_threads))

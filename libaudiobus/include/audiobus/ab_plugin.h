@@ -21,7 +21,9 @@
  * calls process() on its receive thread while the plugin keeps up, and on
  * its processing thread for a while after the plugin kept the receive
  * thread busy more than half of a second. Calls on one instance never overlap, and each sees
- * all that the calls before it did (as on one thread); a plugin that needs
+ * all that the calls before it did (as on one thread); so state a plugin
+ * sets for its thread (flush-to-zero and other floating-point modes,
+ * scheduling) belongs in process(), not activate(). A plugin that needs
  * every call on one thread (thread-local state, a thread-bound GPU
  * context) is run with `audiobus process --queued`. (With `--inline`
  * every call, activate() and deactivate() too, is on the receive thread.)
