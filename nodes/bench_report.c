@@ -133,13 +133,14 @@ static const char *s_processing_name(const bench_config_t *config)
 /* How the processors are run, for the title line. */
 static const char *s_processor_kind(const bench_config_t *config, char *text, size_t text_len)
 {
-    bool adaptive = config->processing == AB_PROCESSING_ADAPTIVE;
+    /* the default (adaptive) goes unsaid */
+    const char *mode = config->processing == AB_PROCESSING_ADAPTIVE ? NULL : s_processing_name(config);
     if (config->all_streams)
-        snprintf(text, text_len, " (%s%seach taking every stream)", adaptive ? "" : s_processing_name(config),
-                 adaptive ? "" : ", ");
+        snprintf(text, text_len, " (%s%seach taking every stream)", mode ? mode : "", mode ? ", " : "");
+    else if (mode)
+        snprintf(text, text_len, " (%s)", mode);
     else
-        snprintf(text, text_len, "%s%s%s", adaptive ? "" : " (", adaptive ? "" : s_processing_name(config),
-                 adaptive ? "" : ")");
+        text[0] = '\0';
     return text;
 }
 

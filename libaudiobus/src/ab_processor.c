@@ -1257,7 +1257,8 @@ static void *s_worker(void *arg)
                 stop_deadline_ns = now + AB_HOST_STOP_DRAIN_NS;
             } else if (now > stop_deadline_ns && ab_ring_read_space(self->in_ring) > 0) {
                 ab_log_warn("stopping: plugin %s is behind; %zu bytes of blocks still queued for it are not "
-                            "processed (the exit report's processed < received says how many blocks)",
+                            "processed (the exit report's processed < received says how many blocks; to have "
+                            "every block processed, let the stream end first and run with --exit-at-end)",
                             self->plugin->name, ab_ring_read_space(self->in_ring));
                 break;
             }
