@@ -1,7 +1,12 @@
 """Three processors on a real-time synth:counter stream (two wavwrite, one
-latency); the latency one is killed with SIGKILL mid-stream. The other two
-receive every block, in order, bit-exact, with no loss counted anywhere; the
-broker forgets the killed node within its heartbeat timeout (3 x 1 s).
+latency); the latency one is killed with SIGKILL mid-stream, while one of the
+others is stopped (SIGSTOP) for 2 s. The other two receive every block, in
+order, bit-exact, with no loss counted anywhere (the paused one says its
+heartbeat went out late, and catches up); the
+broker forgets the killed node within its heartbeat timeout (here 5 x 1 s:
+wider than the default 3 so that a survivor slowed by a sanitizer build on a
+loaded host is not forgotten with it; when it is, its log says its heartbeat
+went out late).
 
 usage: test_kill_processor.py --bin PATH/TO/audiobus --latency-plugin PATH/TO/latency.so
 """
@@ -15,11 +20,13 @@ import harness as h
 
 work = h.setup()
 LATENCY_SO = sys.argv[sys.argv.index("--latency-plugin") + 1]
-RATE, SECONDS, BLOCK = 48000, 6, 256
-HEARTBEAT_TIMEOUT = 3.0      # the broker's default: 3 missed heartbeats of 1 s
-FORGET_WITHIN = 4.0          # timeout + the broker's 200 ms expiry tick + ls round trips
+RATE, SECONDS, BLOCK = 48000, 10, 256
+PAUSE = 2.0                  # p1 is stopped (SIGSTOP) this long while lat is killed
+HEARTBEAT_MISSES = 5
+HEARTBEAT_TIMEOUT = 1.0 * HEARTBEAT_MISSES  # 5 missed heartbeats of 1 s
+FORGET_WITHIN = HEARTBEAT_TIMEOUT + 1.0     # + the broker's 200 ms expiry tick + ls round trips
 
-broker, ep = h.start_broker(work)
+broker, ep = h.start_broker(work, extra=["--heartbeat-misses", str(HEARTBEAT_MISSES)])
 outs = {name: os.path.join(work, name + ".wav") for name in ("p1", "p2")}
 procs = {name: h.Node(work, name, ["process", "--broker", ep, "--stream", "mic", "--plugin", "wavwrite",
                                    "--name", name, "--param", "path=" + path, "--exit-at-end"])
@@ -44,8 +51,11 @@ h.check(h.wait_for(lambda: processed("lat") > 50, 5, 0.1), "the latency processo
         processed("lat"))
 time.sleep(max(0.0, t_rec + 2.5 - time.time()))
 before = h.node_entry(ep, "lat")
+procs["p1"].proc.send_signal(signal.SIGSTOP)
 lat.proc.send_signal(signal.SIGKILL)
 t_kill = time.time()
+time.sleep(PAUSE)
+procs["p1"].proc.send_signal(signal.SIGCONT)
 lat_status = lat.wait(5)
 print("killed lat %.2f s into the stream (its last report: processed %s)"
       % (t_kill - t_rec, before and before["stats"].get("processed")))
@@ -63,7 +73,12 @@ h.check("node lat" in broker.output() and "missed its heartbeats" in broker.outp
         "the broker says it forgot lat for its missed heartbeats",
         [line for line in broker.output().splitlines() if "lat" in line][-3:])
 for name in ("p1", "p2"):
-    h.check(h.node_entry(ep, name) is not None, "the other processors are still registered", name)
+    h.check(h.node_entry(ep, name) is not None, "the other processors are still registered", name,
+             [line for line in procs[name].output().splitlines() if "late" in line or "registered" in line][-3:])
+
+h.check(h.wait_for(lambda: "heartbeat to the broker" in procs["p1"].output(), 5, 0.1),
+        "p1, stopped %.1f s, says its heartbeat went out late" % PAUSE,
+        [line for line in procs["p1"].output().splitlines() if "late" in line])
 
 h.check(rec.wait(SECONDS + 20) == 0, "recorder exits 0", rec.output()[-1500:])
 rec_out = rec.output()

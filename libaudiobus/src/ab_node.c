@@ -43,6 +43,7 @@ struct ab_node {
     void *stats_user;
     ab_node_message_fn *message_fn;
     void *message_user;
+    ab_log_limiter_t late_limiter;
 };
 
 const char *ab_node_hostname(void)
@@ -253,6 +254,15 @@ int ab_node_poll(ab_node_t *self, int timeout_ms)
     s_receive(self, timeout_ms);
     now = ab_clock_mono_ns();
     if (self->registered && now >= self->next_heartbeat_ns) {
+        /* A heartbeat a whole interval late means this process was not
+         * scheduled (or its control thread was held up): say so, since the
+         * broker forgets a node silent for a few intervals. */
+        int64_t late_ms = (now - self->next_heartbeat_ns) / 1000000;
+        if (self->next_heartbeat_ns && late_ms >= self->heartbeat_ms)
+            ab_log_limited(&self->late_limiter, 10000, AB_LOG_WARN,
+                           "heartbeat to the broker %" PRId64 " ms late: this process was not scheduled in time "
+                           "(an overloaded host?); the broker forgets a node silent for a few heartbeats",
+                           late_ms);
         ab_ctl_msg_t beat;
         memset(&beat, 0, sizeof beat);
         beat.cmd = AB_CMD_HEARTBEAT;
