@@ -29,7 +29,7 @@
 
 #include "bench.h"
 
-#define BENCH_HWM 4096 /* as the broker's default --hwm */
+#define BENCH_HWM 16384 /* as the broker's default --hwm (AB_BROKER_DEFAULT_HWM) */
 
 static int s_fail(const char *what, const char *detail)
 {

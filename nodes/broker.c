@@ -43,7 +43,7 @@ static void s_help(void)
            "  --heartbeat-misses N a node silent for N intervals is forgotten (default 3)\n"
            "  --history SECONDS    audio kept per stream to replay what processors missed and\n"
            "                       to drop duplicates (default 10; 0 keeps none)\n"
-           "  --hwm BLOCKS         blocks queued per subscriber before they are dropped (default 4096)\n"
+           "  --hwm BLOCKS         blocks queued per subscriber before they are dropped (default 16384)\n"
            "  --ready-file PATH    once bound, write the control endpoint (with its real port)\n"
            "                       to PATH: scripts wait for it instead of guessing ports\n" CLI_COMMON_HELP);
 }

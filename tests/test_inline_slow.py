@@ -16,7 +16,7 @@ waiting for it.
 
 Then, on a new broker, an inline processor whose backlog outgrows the
 ZeroMQ queues (56250 blocks sent at 100x real time; it takes ~1900 blocks/s,
-delay_factor=0.1; the broker's queue for it holds 4096 blocks and its
+delay_factor=0.1; the broker's queue for it holds 4096 blocks (--hwm) and its
 socket 16384): the broker drops blocks for it, and every block is still
 accounted for - processed, or reported lost for good (stats `processed` +
 `gaps` = every block sent, `gaps` > 0, the loss in its log); its plugin
@@ -89,7 +89,7 @@ broker.stop()
 # ---- 2. a backlog beyond the queues: lost, but never silently ------------------
 SPEED2, SECONDS2 = 100, 300
 BLOCKS2 = RATE * SECONDS2 // BLOCK
-broker2, ep2 = h.start_broker(work, "broker2")
+broker2, ep2 = h.start_broker(work, "broker2", extra=["--hwm", "4096"])  # queues that overflow soon
 lat_path = os.path.join(work, "behind.txt")
 behind = h.Node(work, "behind", ["process", "--broker", ep2, "--stream", "mic", "--plugin", LATENCY_SO, "--name",
                                  "behind", "--inline", "--repair-timeout", "1", "--param", "delay_factor=0.1",

@@ -117,6 +117,97 @@ int main(void)
     CHECK(log.n_lost == 0, "nothing lost");
     ab_repair_destroy(&r);
 
+    /* A replay on its way is not asked for again, however long the
+     * receiver's queue: the answer says it follows block 10, and until a
+     * block after 10 has come it may still arrive. */
+    r = s_new(&log, 64);
+    s_push(r, 0, 0);
+    s_push(r, 2, 1 * MS);
+    CHECK(log.n_requests == 1 && log.req_from == 1 && log.req_to == 1, "request 1..1");
+    ab_repair_replaying(r, 1, 1, 0, 10, 2 * MS);
+    for (uint64_t seq = 3; seq <= 10; seq++) { /* the live blocks queued before the replay */
+        s_push(r, seq, (int64_t)seq * 90 * MS);
+        ab_repair_tick(r, (int64_t)seq * 90 * MS + 1);
+    }
+    CHECK(log.n_requests == 1, "no second copy asked for while the replay may still come (%d requests)",
+          log.n_requests);
+    s_push(r, 1, 905 * MS);
+    s_expect_order(&log, 0, 11, "the replay fills the hole");
+    CHECK(log.n_lost == 0, "nothing lost");
+    ab_repair_destroy(&r);
+
+    /* A replay that passed without filling the hole (the broker dropped it:
+     * the queue was full) is asked for again at once, each time. */
+    r = s_new(&log, 64);
+    s_push(r, 0, 0);
+    s_push(r, 2, 1 * MS);
+    for (int attempt = 1; attempt <= 3; attempt++) {
+        uint64_t live = 2 + (uint64_t)attempt;
+        ab_repair_replaying(r, 1, 1, 0, live - 1, (int64_t)attempt * 10 * MS);
+        s_push(r, live, (int64_t)attempt * 10 * MS + 1); /* a block after the replay: it was dropped */
+        ab_repair_tick(r, (int64_t)attempt * 10 * MS + 2);
+        CHECK(log.n_requests == attempt + 1, "attempt %d: asked again at once (%d requests)", attempt,
+              log.n_requests);
+    }
+    s_push(r, 1, 50 * MS);
+    s_expect_order(&log, 0, 6, "the hole filled at last");
+    CHECK(log.n_lost == 0, "nothing lost");
+    ab_repair_destroy(&r);
+
+    /* While the receiver is behind, nothing is asked for (a replay would
+     * queue behind its backlog): a hole and a tail probe wait until it has
+     * caught up. */
+    r = s_new(&log, 64);
+    s_push(r, 0, 0);
+    ab_repair_set_receiver_behind(r, true);
+    s_push(r, 3, 1 * MS);
+    ab_repair_probe_tail(r, 2 * MS);
+    ab_repair_tick(r, 500 * MS);
+    CHECK(log.n_requests == 0, "no request while behind (%d)", log.n_requests);
+    ab_repair_set_receiver_behind(r, false);
+    ab_repair_tick(r, 501 * MS);
+    CHECK(log.n_requests == 2, "once caught up, the tail probe and the hole are asked for (%d requests)",
+          log.n_requests);
+    CHECK(log.req_from == 1 && log.req_to == 2, "the hole 1..2 asked for, got %" PRIu64 "..%" PRIu64, log.req_from,
+          log.req_to);
+    ab_repair_destroy(&r);
+
+    /* The answer says how much is still queued ahead of the replay: 40
+     * blocks of 100 ms (FRAMES at 1000 Hz), 4 s; less as they come; none
+     * once the replay has passed, or when nothing has come for a second. */
+    r = s_new(&log, 64);
+    s_push(r, 0, 0);
+    s_push(r, 2, 1 * MS);
+    CHECK(ab_repair_queued_ahead_ns(r, 2 * MS) == 0, "nothing known before an answer");
+    ab_repair_replaying(r, 1, 1, 0, 42, 3 * MS);
+    CHECK(ab_repair_queued_ahead_ns(r, 4 * MS) == 40 * 100 * MS, "4 s queued ahead, got %" PRId64 " ns",
+          ab_repair_queued_ahead_ns(r, 4 * MS));
+    for (uint64_t seq = 3; seq <= 32; seq++)
+        s_push(r, seq, 5 * MS);
+    CHECK(ab_repair_queued_ahead_ns(r, 6 * MS) == 10 * 100 * MS, "1 s left, got %" PRId64 " ns",
+          ab_repair_queued_ahead_ns(r, 6 * MS));
+    CHECK(ab_repair_queued_ahead_ns(r, 1100 * MS) == 0, "nothing coming for a second: nothing is queued");
+    for (uint64_t seq = 33; seq <= 43; seq++)
+        s_push(r, seq, 1200 * MS);
+    CHECK(ab_repair_queued_ahead_ns(r, 1201 * MS) == 0, "the replay has passed");
+    ab_repair_destroy(&r);
+
+    /* Unanswered requests are repeated ever less often (100, 200, 400 ms). */
+    r = s_new(&log, 64);
+    s_push(r, 0, 0);
+    s_push(r, 2, 0);
+    int64_t asked_at[4] = {0};
+    for (int64_t t = 1; t <= 800 && log.n_requests < 4; t++) {
+        int before = log.n_requests;
+        ab_repair_tick(r, t * MS);
+        if (log.n_requests > before)
+            asked_at[log.n_requests - 1] = t;
+    }
+    CHECK(log.n_requests == 4 && asked_at[1] == 100 && asked_at[2] == 300 && asked_at[3] == 700,
+          "retries at 100, 300, 700 ms, got %d: %" PRId64 ", %" PRId64 ", %" PRId64, log.n_requests, asked_at[1],
+          asked_at[2], asked_at[3]);
+    ab_repair_destroy(&r);
+
     /* Never filled: given up after give_up_ms with the exact frame range. */
     r = s_new(&log, 64);
     s_push(r, 10, 0);
@@ -138,7 +229,7 @@ int main(void)
     r = s_new(&log, 64);
     s_push(r, 0, 0);
     s_push(r, 20, 0);
-    ab_repair_replaying(r, 1, 19, 15, 1 * MS);
+    ab_repair_replaying(r, 1, 19, 15, 0, 1 * MS);
     ab_repair_tick(r, 2 * MS); /* asks for 15.. at once: nothing below can be had */
     CHECK(log.req_from == 15, "asks from the first block that can be had, got %" PRIu64, log.req_from);
     CHECK(log.n_lost == 0, "waits for block 15 to know the frames lost");
@@ -179,7 +270,7 @@ int main(void)
     ab_repair_request_backlog(r, 2000, 2 * MS);
     CHECK(log.n_requests == 1 && log.req_backlog == 2000, "backlog requested");
     CHECK(log.n_delivered == 0, "nothing delivered before the answer");
-    ab_repair_replaying(r, 45, 49, 0, 3 * MS);
+    ab_repair_replaying(r, 45, 49, 0, 0, 3 * MS);
     for (uint64_t seq = 45; seq < 50; seq++)
         s_push(r, seq, 4 * MS);
     s_push(r, 52, 5 * MS);
@@ -209,13 +300,13 @@ int main(void)
     CHECK(log.n_requests == 1 && log.req_from == 13 && log.req_to == UINT64_MAX && log.req_backlog == 0,
           "catch-up asks from seq 13 on, got %d: %" PRIu64 "..%" PRIu64, log.n_requests, log.req_from,
           log.req_to);
-    ab_repair_replaying(r, 13, 15, 0, 2 * MS);
+    ab_repair_replaying(r, 13, 15, 0, 0, 2 * MS);
     for (uint64_t seq = 13; seq < 16; seq++)
         s_push(r, seq, 3 * MS);
     s_expect_order(&log, 10, 6, "catch-up delivers the tail in order");
     CHECK(log.n_lost == 0, "nothing lost");
     ab_repair_catch_up(r, 4 * MS);
-    ab_repair_replaying(r, 16, 21, 20, 5 * MS); /* the broker holds only 20.. */
+    ab_repair_replaying(r, 16, 21, 20, 0, 5 * MS); /* the broker holds only 20.. */
     s_push(r, 20, 5 * MS);
     s_push(r, 21, 5 * MS);
     ab_repair_tick(r, 6 * MS);

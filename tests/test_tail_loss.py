@@ -4,7 +4,7 @@ the end, the end marker included, although no later block would reveal it.
 A processor (level, --exit-at-end, --repair-timeout 1) is linked, then
 stopped with SIGSTOP; a recorder sends 22500 blocks (120 s of 48 kHz audio
 in 256-frame blocks, at 100x real time) and its end marker; the queues to
-the stopped processor (the broker's 4096 blocks for it, the TCP buffers)
+the stopped processor (the broker's 4096 blocks for it, set by --hwm, the TCP buffers)
 fill, and the broker drops the rest for it: the stream's tail and its end
 marker. The processor is continued within 2 s (less than the 3 heartbeats
 after which the broker would forget it). Checks: it exits 0 by itself at
@@ -22,7 +22,7 @@ work = h.setup()
 RATE, BLOCK, AUDIO_SECONDS, SPEED = 48000, 256, 120, 100
 BLOCKS = RATE * AUDIO_SECONDS // BLOCK
 
-broker, ep = h.start_broker(work)
+broker, ep = h.start_broker(work, extra=["--hwm", "4096"])  # queues that overflow soon
 proc = h.Node(work, "stalled", ["process", "--broker", ep, "--stream", "mic", "--plugin", "level", "--name",
                                 "stalled", "--param", "interval=0", "--param", "publish=0", "--exit-at-end",
                                 "--repair-timeout", "1"])

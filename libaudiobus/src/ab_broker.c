@@ -173,7 +173,7 @@ ab_broker_t *ab_broker_new(const ab_broker_config_t *config, char *error, size_t
     zmq_setsockopt(self->router, ZMQ_AFFINITY, &control_thread, sizeof control_thread);
     zmq_setsockopt(self->xsub, ZMQ_AFFINITY, &inbound_thread, sizeof inbound_thread);
     zmq_setsockopt(self->xpub, ZMQ_AFFINITY, &outbound_thread, sizeof outbound_thread);
-    int hwm = config->subscriber_hwm > 0 ? config->subscriber_hwm : 4096;
+    int hwm = config->subscriber_hwm > 0 ? config->subscriber_hwm : AB_BROKER_DEFAULT_HWM;
     zmq_setsockopt(self->xpub, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(self->xsub, ZMQ_RCVHWM, &hwm, sizeof hwm);
     int linger = 0;
@@ -850,6 +850,7 @@ static void s_on_replay(ab_broker_t *self, const uint8_t *id, size_t id_len, con
     reply.from_seq = from;
     reply.to_seq = to;
     reply.first_seq = first;
+    reply.live_seq = stream->last_seq; /* relayed before the replay: the replay follows it */
     s_send_ctl(self, id, id_len, &reply);
 }
 
@@ -981,10 +982,28 @@ static void s_handle_subscriptions(ab_broker_t *self)
     }
 }
 
-static void s_expire_nodes(ab_broker_t *self)
+/* The expiry tick came this much later than due: the broker itself was not
+ * running (stopped, or not scheduled on a busy host). */
+#define AB_BROKER_STALL_NS (1000 * 1000000LL)
+
+/* Forget the nodes silent for heartbeat_misses intervals. After a stall of
+ * the broker's own, the heartbeats sent meanwhile are still queued, unread:
+ * every node gets a fresh timeout rather than being forgotten for the
+ * broker's silence (and all registering again at once, each asking for
+ * what it may have missed). */
+static void s_expire_nodes(ab_broker_t *self, int64_t late_ns)
 {
     int64_t now = ab_clock_mono_ns();
     int64_t limit = (int64_t)self->heartbeat_ms * self->heartbeat_misses * 1000000;
+    if (late_ns > AB_BROKER_STALL_NS) {
+        ab_log_warn("the broker was not running for %" PRId64 " ms (stopped, or an overloaded host); every node "
+                    "gets a fresh heartbeat timeout",
+                    late_ns / 1000000);
+        for (s_node_t *node = zhashx_first(self->nodes); node; node = zhashx_next(self->nodes))
+            if (node->last_seen_ns < now)
+                node->last_seen_ns = now;
+        return;
+    }
     bool removed = true;
     while (removed) { /* deleting invalidates the iteration: restart it */
         removed = false;
@@ -1023,7 +1042,7 @@ int ab_broker_run(ab_broker_t *self)
         }
         int64_t now = ab_clock_mono_ns();
         if (now >= next_expiry) {
-            s_expire_nodes(self);
+            s_expire_nodes(self, now - next_expiry);
             next_expiry = now + 200 * 1000000LL;
         }
     }

@@ -102,7 +102,7 @@ int ab_ctl_encode(const ab_ctl_msg_t *msg, uint8_t *buf, size_t cap, size_t *len
     case AB_CMD_ERROR: extra = 1; break;
     case AB_CMD_HEARTBEAT: extra = msg->n_input_seqs ? 2 : 1; break;
     case AB_CMD_REPLAY: extra = 5; break;
-    case AB_CMD_REPLAYING: extra = 4; break;
+    case AB_CMD_REPLAYING: extra = 5; break;
     case AB_CMD_RESEND: extra = 3; break;
     default: break;
     }
@@ -165,6 +165,8 @@ int ab_ctl_encode(const ab_ctl_msg_t *msg, uint8_t *buf, size_t cap, size_t *len
         } else if (msg->cmd == AB_CMD_REPLAYING) {
             ab_mp_pack_key(&pk, "first_seq");
             msgpack_pack_uint64(&pk, msg->first_seq);
+            ab_mp_pack_key(&pk, "live_seq");
+            msgpack_pack_uint64(&pk, msg->live_seq);
         }
         break;
     case AB_CMD_HEARTBEAT:
@@ -344,6 +346,8 @@ static int s_decode_field(void *ctx, ab_mp_reader_t *r, const char *key, uint32_
         return ab_mp_read_uint(r, &msg->to_seq);
     if (KEY("first_seq"))
         return ab_mp_read_uint(r, &msg->first_seq);
+    if (KEY("live_seq"))
+        return ab_mp_read_uint(r, &msg->live_seq);
     if (KEY("backlog_ms"))
         return ab_mp_read_u32(r, &msg->backlog_ms);
 #undef KEY

@@ -29,6 +29,17 @@ struct ab_repair {
     uint64_t requested_from, requested_to; /* the last range asked for */
     uint64_t lost_below;    /* the broker said nothing below this can be had */
     uint64_t highest_seen;
+    int64_t last_push;      /* when the last block (of any path) came */
+    int64_t block_ns;       /* how much audio a block of the stream carries (0: unknown) */
+
+    /* One copy of a replay on its way at a time: a request is repeated only
+     * once the one before is known not to come (see s_replay_failed()). */
+    bool answered;              /* the broker answered the last request */
+    uint64_t answer_live_seq;   /* and its replay follows this block */
+    uint64_t expected_at_request; /* expected when the request went out */
+    int64_t retry_interval;     /* doubles while repeated requests bring nothing */
+    bool receiver_behind;       /* no requests meanwhile */
+    bool catch_up_due;          /* a tail probe waits for the receiver to catch up */
 
     bool backlog_waiting;
     int64_t backlog_since;
@@ -51,6 +62,7 @@ ab_repair_t *ab_repair_new(const ab_repair_callbacks_t *callbacks, size_t max_pe
     }
     self->give_up_ns = (int64_t)give_up_ms * 1000000;
     self->retry_ns = (int64_t)retry_ms * 1000000;
+    self->retry_interval = self->retry_ns;
     return self;
 }
 
@@ -175,6 +187,10 @@ static void s_flush(ab_repair_t *self)
 /* Ask for the hole in chunks the broker's per-subscriber queue can take;
  * the next chunk is asked for as soon as this one has arrived. */
 #define AB_REPAIR_CHUNK 128
+/* Repeated requests that bring nothing are spaced out up to this. */
+#define AB_REPAIR_RETRY_MAX_NS (2000 * 1000000LL)
+/* No block for this long: nothing is on its way (see ab_repair_queued_ahead_ns()). */
+#define AB_REPAIR_QUIET_NS (1000 * 1000000LL)
 
 static void s_request(ab_repair_t *self, int64_t now)
 {
@@ -188,8 +204,48 @@ static void s_request(ab_repair_t *self, int64_t now)
         self->cb.request(self->cb.user, from, to, 0);
         self->requested_from = from;
         self->requested_to = to;
+        self->answered = false;
+    }
+    if (self->expected != self->expected_at_request) { /* progress: back to the quick pace */
+        self->retry_interval = self->retry_ns;
+        self->expected_at_request = self->expected;
     }
     self->last_request = now;
+}
+
+/* Is the last request known to have failed? Its replay travels in the
+ * receiver's data queue right behind block answer_live_seq: once a later
+ * block has come, what the replay lacked was dropped on the way (the queue
+ * was full), or the broker did not hold it and asked the publisher to
+ * resend it (which may come yet). Until then it may still be on its way, however long the queue
+ * (seconds, for a receiver that is behind): asking again would only queue
+ * more copies. Timers cover the rest: no answer (lost, or a broker without
+ * answer_live_seq), or no block coming at all (a quiet or ended stream). */
+static bool s_replay_failed(ab_repair_t *self, int64_t now)
+{
+    if (!self->answered || !self->answer_live_seq)
+        return now - self->last_request >= self->retry_interval;
+    if (self->highest_seen > self->answer_live_seq)
+        return true;
+    return now - self->last_push >= self->retry_interval && now - self->last_request >= self->retry_interval;
+}
+
+/* Give up the hole before the first held block; the next one, if any, is
+ * waited for afresh. */
+static void s_give_up_hole(ab_repair_t *self, int64_t now)
+{
+    s_give_up(self, s_lowest_held(self) - 1);
+    self->waiting_since = now;
+    self->retry_interval = self->retry_ns;
+    self->expected_at_request = self->expected;
+}
+
+/* Ask again for a hole the last request did not fill. */
+static void s_retry(ab_repair_t *self, int64_t now)
+{
+    if (self->expected == self->expected_at_request && self->retry_interval < AB_REPAIR_RETRY_MAX_NS)
+        self->retry_interval *= 2;
+    s_request(self, now);
 }
 
 /* What the broker said is gone: give it up once the frame range is known
@@ -238,6 +294,10 @@ void ab_repair_push(ab_repair_t *self, const ab_block_t *block, int64_t now_ns)
         self->epoch = block->epoch;
         self->highest_seen = block->seq;
     }
+    self->last_push = now_ns;
+    if (block->rate && block->frames)
+        self->block_ns = (int64_t)((uint64_t)block->frames * (block->type == AB_BLOCK_FEATURES ? block->hop : 1) *
+                                   1000000000ull / block->rate);
     if (block->seq < self->expected) {
         self->duplicates++;
         return;
@@ -266,14 +326,23 @@ void ab_repair_push(ab_repair_t *self, const ab_block_t *block, int64_t now_ns)
     if (!self->waiting) {
         self->waiting = true;
         self->waiting_since = now_ns;
-        s_request(self, now_ns);
+        self->retry_interval = self->retry_ns;
+        self->expected_at_request = self->expected;
+        if (!self->receiver_behind)
+            s_request(self, now_ns);
+        else
+            self->requested_to = self->expected ? self->expected - 1 : 0; /* asked for once caught up */
     }
     s_apply_lost_below(self);
 }
 
 void ab_repair_replaying(ab_repair_t *self, uint64_t from_seq, uint64_t to_seq, uint64_t first_seq,
-                         int64_t now_ns)
+                         uint64_t live_seq, int64_t now_ns)
 {
+    if (self->waiting && from_seq == self->requested_from) {
+        self->answered = true;
+        self->answer_live_seq = live_seq;
+    }
     if (self->backlog_waiting) {
         self->backlog_waiting = false;
         if (from_seq <= to_seq && (!self->started || from_seq < self->expected) &&
@@ -295,6 +364,8 @@ void ab_repair_replaying(ab_repair_t *self, uint64_t from_seq, uint64_t to_seq, 
 
 void ab_repair_tick(ab_repair_t *self, int64_t now_ns)
 {
+    if (self->catch_up_due && !self->receiver_behind)
+        ab_repair_catch_up(self, now_ns);
     if (self->backlog_waiting && now_ns - self->backlog_since > self->give_up_ns) {
         self->backlog_waiting = false;
         if (self->held) {
@@ -306,12 +377,20 @@ void ab_repair_tick(ab_repair_t *self, int64_t now_ns)
     if (!self->waiting || !self->held)
         return;
     if (now_ns - self->waiting_since > self->give_up_ns || self->held * 4 >= self->capacity * 3) {
-        s_give_up(self, s_lowest_held(self) - 1);
-        self->waiting_since = now_ns;
-    } else if (now_ns - self->last_request >= self->retry_ns || self->expected > self->requested_to ||
+        s_give_up_hole(self, now_ns);
+    } else if (self->receiver_behind) {
+        /* no requests until it has caught up */
+    } else if (self->expected > self->requested_to ||
                (self->lost_below > self->requested_from && self->lost_below < s_lowest_held(self))) {
-        s_request(self, now_ns);
+        s_request(self, now_ns); /* the next chunk, or from what can still be had */
+    } else if (s_replay_failed(self, now_ns)) {
+        s_retry(self, now_ns);
     }
+}
+
+void ab_repair_set_receiver_behind(ab_repair_t *self, bool behind)
+{
+    self->receiver_behind = behind;
 }
 
 void ab_repair_hold_for_backlog(ab_repair_t *self, int64_t now_ns)
@@ -330,8 +409,24 @@ void ab_repair_catch_up(ab_repair_t *self, int64_t now_ns)
 {
     if (!self->started || self->backlog_waiting)
         return;
+    self->catch_up_due = false;
     self->last_request = now_ns;
     self->cb.request(self->cb.user, self->expected, UINT64_MAX, 0);
+}
+
+void ab_repair_probe_tail(ab_repair_t *self, int64_t now_ns)
+{
+    if (self->receiver_behind)
+        self->catch_up_due = true; /* what is queued may be all that is missing */
+    else
+        ab_repair_catch_up(self, now_ns);
+}
+
+int64_t ab_repair_queued_ahead_ns(const ab_repair_t *self, int64_t now_ns)
+{
+    if (!self->answered || self->answer_live_seq <= self->highest_seen || now_ns - self->last_push > AB_REPAIR_QUIET_NS)
+        return 0;
+    return (int64_t)(self->answer_live_seq - self->highest_seen) * self->block_ns;
 }
 
 size_t ab_repair_pending(const ab_repair_t *self)

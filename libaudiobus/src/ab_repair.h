@@ -5,7 +5,9 @@
  * exactly once and in sequence order. When a sequence number is missing it
  * holds the blocks after it, asks for the missing range (the `request`
  * callback; the caller sends a `replay` to the broker), and delivers as soon
- * as the range is filled in. What cannot be had — below the lowest block
+ * as the range is filled in. It asks again only once the last replay is
+ * known to have failed, so that a receiver that is behind does not queue
+ * copy after copy of the same replay. What cannot be had — below the lowest block
  * the broker or the publisher still hold, or still missing after the give-up
  * time — is reported once through `lost` with its exact frame range, and
  * delivery goes on after it.
@@ -46,10 +48,20 @@ void ab_repair_destroy(ab_repair_t **self_p);
 /* A block arrived (from any path). Copies it when it must be held. */
 void ab_repair_push(ab_repair_t *self, const ab_block_t *block, int64_t now_ns);
 
-/* The broker answered a request: it replays [from_seq, to_seq]; nothing
- * below first_seq can be had any more (0: unknown). */
+/* The broker answered a request: it replays [from_seq, to_seq] right
+ * after block live_seq in the receiver's queue (0: unknown); nothing below
+ * first_seq can be had any more (0: unknown). */
 void ab_repair_replaying(ab_repair_t *self, uint64_t from_seq, uint64_t to_seq, uint64_t first_seq,
-                         int64_t now_ns);
+                         uint64_t live_seq, int64_t now_ns);
+
+/* Whether the receiver is behind: its queue of blocks not yet taken is
+ * long. Meanwhile no replay is asked for (holes wait, up to the give-up
+ * time): a replay would queue behind that backlog, or be dropped with the
+ * rest when the queue overflows, and every receiver that fell behind at
+ * once (a stalled broker, an overloaded host) asking at once would add the
+ * most load when there is the least to spare. Once it has caught up, what
+ * is still missing is asked for. */
+void ab_repair_set_receiver_behind(ab_repair_t *self, bool behind);
 
 /* Time passes: retry requests, give up what waited too long. */
 void ab_repair_tick(ab_repair_t *self, int64_t now_ns);
@@ -72,6 +84,23 @@ void ab_repair_request_backlog(ab_repair_t *self, uint32_t backlog_ms, int64_t n
  * the answer's first_seq). Does nothing before the first block or while a
  * backlog is awaited. */
 void ab_repair_catch_up(ab_repair_t *self, int64_t now_ns);
+
+/* The stream has been quiet for a while: its tail may have been dropped
+ * on the way. The same request as ab_repair_catch_up(), but while the
+ * receiver is behind it waits until it has caught up: when a stalled
+ * broker makes every stream quiet at once, the blocks queued meanwhile
+ * are usually all there is, and asking for all of them again from every
+ * receiver at once would double the load just when the broker resumes. */
+void ab_repair_probe_tail(ab_repair_t *self, int64_t now_ns);
+
+/* How much of the stream's audio was still queued to the receiver ahead of
+ * the last replay asked for, and has not come yet: the broker's answer
+ * says which block the replay follows. 0 once the replay has passed, when
+ * nothing is known, or when no block has come for a second (what was
+ * queued is not coming). A measure of how far behind the receiver is where
+ * the emptiness of its socket is not (its own queue may look empty while
+ * the broker's to it is full). */
+int64_t ab_repair_queued_ahead_ns(const ab_repair_t *self, int64_t now_ns);
 
 /* Counters. */
 size_t ab_repair_pending(const ab_repair_t *self);

@@ -26,6 +26,10 @@
  * a later answer is read with the next request's (it can only raise what
  * the repair takes the broker to hold no longer). */
 #define AB_SUB_ANSWER_WINDOW_NS (10 * 1000000000LL)
+/* A SUB socket not found empty for this long: the subscriber is behind
+ * (see ab_repair_set_receiver_behind()). One that keeps up empties it
+ * every poll. */
+#define AB_SUB_BEHIND_NS (200 * 1000000LL)
 
 /* One stream of the subscription: its repair, and when it was last heard. */
 typedef struct {
@@ -55,6 +59,7 @@ struct ab_subscriber {
     uint64_t links_seen; /* the node's link confirmations already acted on */
     int64_t answers_until_ns; /* replay answers are watched for until then */
     int rcvtimeo_ms;          /* the SUB socket's receive timeout as set */
+    int64_t emptied_ns;       /* when the SUB socket was last found empty */
     ab_log_limiter_t bad_limiter;
 
     atomic_bool linked;
@@ -201,6 +206,7 @@ int ab_subscriber_open(ab_subscriber_t *self, char *error, size_t error_len)
         zmq_setsockopt(self->sub, ZMQ_SUBSCRIBE, topic, topic_len);
     }
     self->session = 0;
+    self->emptied_ns = ab_clock_mono_ns();
     self->rcvtimeo_ms = -1; /* ZeroMQ's default: wait for ever */
     s_follow_session(self);
     if (zmq_connect(self->sub, ab_node_data_out(self->node)) != 0) {
@@ -246,7 +252,8 @@ static void s_receive_replies(ab_subscriber_t *self)
             continue;
         s_stream_t *stream = s_find_stream(self, msg.stream);
         if (stream)
-            ab_repair_replaying(stream->repair, msg.from_seq, msg.to_seq, msg.first_seq, ab_clock_mono_ns());
+            ab_repair_replaying(stream->repair, msg.from_seq, msg.to_seq, msg.first_seq, msg.live_seq,
+                                ab_clock_mono_ns());
     }
 }
 
@@ -293,6 +300,7 @@ static void s_receive_blocks(ab_subscriber_t *self)
         zmq_msg_init(&topic);
         if (zmq_msg_recv(&topic, self->sub, ZMQ_DONTWAIT) < 0) {
             zmq_msg_close(&topic);
+            self->emptied_ns = ab_clock_mono_ns();
             return;
         }
         s_take_block(self, &topic);
@@ -313,6 +321,7 @@ static void s_wait_blocks(ab_subscriber_t *self, int timeout_ms)
     zmq_msg_init(&topic);
     if (zmq_msg_recv(&topic, self->sub, 0) < 0) { /* the timeout, or a signal */
         zmq_msg_close(&topic);
+        self->emptied_ns = ab_clock_mono_ns();
         return;
     }
     s_take_block(self, &topic);
@@ -351,16 +360,26 @@ void ab_subscriber_poll(ab_subscriber_t *self, int timeout_ms)
                 s_receive_replies(self);
             if (items[0].revents & ZMQ_POLLIN)
                 s_receive_blocks(self);
+            else
+                self->emptied_ns = ab_clock_mono_ns();
+        } else {
+            self->emptied_ns = ab_clock_mono_ns();
         }
     } else {
         s_wait_blocks(self, timeout_ms);
     }
     now = ab_clock_mono_ns();
+    /* Behind: its socket not found empty for a while, or a replay answer
+     * showed much still queued to it (all its streams share that queue). */
+    bool behind = now - self->emptied_ns > AB_SUB_BEHIND_NS;
+    for (size_t i = 0; i < self->n_streams && !behind; i++)
+        behind = ab_repair_queued_ahead_ns(self->streams[i].repair, now) > AB_SUB_BEHIND_NS;
     uint64_t pending = 0, repaired = 0, duplicates = 0;
     for (size_t i = 0; i < self->n_streams; i++) {
         s_stream_t *stream = &self->streams[i];
+        ab_repair_set_receiver_behind(stream->repair, behind);
         if (stream->last_block_ns && !stream->tail_probed && now - stream->last_block_ns > AB_SUB_TAIL_PROBE_NS) {
-            ab_repair_catch_up(stream->repair, now);
+            ab_repair_probe_tail(stream->repair, now);
             stream->tail_probed = true;
         }
         ab_repair_tick(stream->repair, now);

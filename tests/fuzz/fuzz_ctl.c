@@ -107,6 +107,8 @@ static const char *s_msg_difference(const ab_ctl_msg_t *a, const ab_ctl_msg_t *b
             return "backlog_ms";
         if (a->cmd == AB_CMD_REPLAYING && a->first_seq != b->first_seq)
             return "first_seq";
+        if (a->cmd == AB_CMD_REPLAYING && a->live_seq != b->live_seq)
+            return "live_seq";
         return NULL;
     case AB_CMD_HEARTBEAT:
         if (a->n_stats != b->n_stats)

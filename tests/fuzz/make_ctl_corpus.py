@@ -84,7 +84,7 @@ VALID = {
     "replay_backlog": {"v": 1, "cmd": "replay", "stream": "mic1/logmel", "from_seq": 1, "to_seq": 0,
                        "session": 7, "backlog_ms": 2000},
     "replaying": {"v": 1, "cmd": "replaying", "stream": "mic1", "from_seq": 120, "to_seq": 180,
-                  "first_seq": 120},
+                  "first_seq": 120, "live_seq": 140},
     "resend": {"v": 1, "cmd": "resend", "stream": "mic1", "from_seq": 2**64 - 2, "to_seq": 2**64 - 1},
     "unknown_keys": {"v": 1, "cmd": "bye", "x-extra": {"nested": [1, -2, 3.5, None, True, b"\x00\x01"]},
                      "x-ext": msgpack.ExtType(5, b"abcd")},

@@ -26,8 +26,15 @@ typedef struct {
     int heartbeat_ms;              /* interval nodes are told to use; 0: 1000 */
     int heartbeat_misses;          /* intervals without a word before a node is forgotten; 0: 3 */
     double history_seconds;        /* audio kept per stream for replays; 0: 10 s; < 0: none */
-    int subscriber_hwm;            /* blocks queued per subscriber before drops; 0: 4096 */
+    int subscriber_hwm;            /* blocks queued per subscriber before drops; 0: AB_BROKER_DEFAULT_HWM */
 } ab_broker_config_t;
+
+/* Blocks queued per subscriber before the broker drops for it: 2.7 s of a
+ * subscriber taking 32 streams of 256-frame blocks at 48 kHz, so that the
+ * burst a broker sends after a stall of a second or two (a busy host) is
+ * queued, not dropped and then replayed. A subscriber's queue holds
+ * references to the blocks the broker relays to every subscriber. */
+#define AB_BROKER_DEFAULT_HWM 16384
 
 /* Bind the three sockets. Returns NULL on failure after writing what failed
  * and what to do into error (capacity error_len). [control-thread] */

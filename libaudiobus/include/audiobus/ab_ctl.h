@@ -87,6 +87,7 @@ typedef struct {
     char stream[AB_STREAM_NAME_MAX + 1];
     uint64_t from_seq, to_seq; /* inclusive */
     uint64_t first_seq;        /* replaying: lowest seq that can still be had */
+    uint64_t live_seq;         /* replaying: the replay follows this block in the receiver's queue */
     uint32_t backlog_ms;       /* replay: the last backlog_ms of audio instead of a range */
 } ab_ctl_msg_t;
 
