@@ -126,32 +126,75 @@ int main(void)
     CHECK(log.n_requests == 1 && log.req_from == 1 && log.req_to == 1, "request 1..1");
     ab_repair_replaying(r, 1, 1, 0, 10, 2 * MS);
     for (uint64_t seq = 3; seq <= 10; seq++) { /* the live blocks queued before the replay */
-        s_push(r, seq, (int64_t)seq * 90 * MS);
-        ab_repair_tick(r, (int64_t)seq * 90 * MS + 1);
+        s_push(r, seq, (int64_t)seq * 50 * MS);
+        ab_repair_tick(r, (int64_t)seq * 50 * MS + 1);
     }
     CHECK(log.n_requests == 1, "no second copy asked for while the replay may still come (%d requests)",
           log.n_requests);
-    s_push(r, 1, 905 * MS);
+    s_push(r, 1, 505 * MS);
     s_expect_order(&log, 0, 11, "the replay fills the hole");
     CHECK(log.n_lost == 0, "nothing lost");
     ab_repair_destroy(&r);
 
     /* A replay that passed without filling the hole (the broker dropped it:
-     * the queue was full) is asked for again at once, each time. */
+     * the queue was full; or nobody holds the block any more) is asked for
+     * again, not sooner than the retry interval after the last request,
+     * which doubles while nothing comes: 100, 200, 400 ms. */
     r = s_new(&log, 64);
     s_push(r, 0, 0);
-    s_push(r, 2, 1 * MS);
+    s_push(r, 2, 0);
+    int64_t last = 0, interval = 100;
+    uint64_t live = 2;
     for (int attempt = 1; attempt <= 3; attempt++) {
-        uint64_t live = 2 + (uint64_t)attempt;
-        ab_repair_replaying(r, 1, 1, 0, live - 1, (int64_t)attempt * 10 * MS);
-        s_push(r, live, (int64_t)attempt * 10 * MS + 1); /* a block after the replay: it was dropped */
-        ab_repair_tick(r, (int64_t)attempt * 10 * MS + 2);
-        CHECK(log.n_requests == attempt + 1, "attempt %d: asked again at once (%d requests)", attempt,
-              log.n_requests);
+        ab_repair_replaying(r, 1, 1, 0, live, last + 1 * MS);
+        s_push(r, ++live, last + 2 * MS); /* a block after the replay: it did not come */
+        ab_repair_tick(r, last + (interval - 1) * MS);
+        CHECK(log.n_requests == attempt, "attempt %d: not again before %" PRId64 " ms (%d requests)", attempt,
+              interval, log.n_requests);
+        ab_repair_tick(r, last + interval * MS);
+        CHECK(log.n_requests == attempt + 1, "attempt %d: asked again after %" PRId64 " ms (%d requests)", attempt,
+              interval, log.n_requests);
+        last += interval * MS;
+        interval *= 2;
     }
-    s_push(r, 1, 50 * MS);
+    s_push(r, 1, last + 1 * MS);
     s_expect_order(&log, 0, 6, "the hole filled at last");
     CHECK(log.n_lost == 0, "nothing lost");
+    ab_repair_destroy(&r);
+
+    /* The interval stops doubling at 2 s. */
+    {
+        memset(&log, 0, sizeof log);
+        ab_repair_callbacks_t cb = {s_deliver, s_lost, s_request, &log};
+        r = ab_repair_new(&cb, 64, 60000, 100);
+        s_push(r, 0, 0);
+        s_push(r, 2, 0);
+        int64_t previous = 0, gap = 0;
+        for (int64_t t = 1; t <= 12000; t++) {
+            int before = log.n_requests;
+            ab_repair_tick(r, t * MS);
+            if (log.n_requests > before) {
+                gap = t - previous;
+                previous = t;
+            }
+        }
+        CHECK(gap == 2000, "retries at most 2 s apart, the last gap %" PRId64 " ms", gap);
+        ab_repair_destroy(&r);
+    }
+
+    /* A publisher's new run (epoch) forgets what answers said of the old
+     * run's numbers: its blocks are not taken to be queued behind them. */
+    r = s_new(&log, 64);
+    s_push(r, 500, 0);
+    s_push(r, 502, 1 * MS);
+    ab_repair_replaying(r, 501, 501, 0, 9000, 2 * MS);
+    CHECK(ab_repair_queued_ahead_ns(r, 3 * MS) > 0, "behind in the old run");
+    {
+        ab_block_t b = s_block(0, 8);
+        ab_repair_push(r, &b, 4 * MS);
+    }
+    CHECK(ab_repair_queued_ahead_ns(r, 5 * MS) == 0, "not behind in the new run, got %" PRId64 " ns",
+          ab_repair_queued_ahead_ns(r, 5 * MS));
     ab_repair_destroy(&r);
 
     /* While the receiver is behind, nothing is asked for (a replay would

@@ -988,21 +988,19 @@ static void s_handle_subscriptions(ab_broker_t *self)
 
 /* Forget the nodes silent for heartbeat_misses intervals. After a stall of
  * the broker's own, the heartbeats sent meanwhile are still queued, unread:
- * every node gets a fresh timeout rather than being forgotten for the
- * broker's silence (and all registering again at once, each asking for
- * what it may have missed). */
+ * the time it was not running does not count against the nodes (else all
+ * would be forgotten for the broker's silence, and all register again at
+ * once, each asking for what it may have missed). */
 static void s_expire_nodes(ab_broker_t *self, int64_t late_ns)
 {
     int64_t now = ab_clock_mono_ns();
     int64_t limit = (int64_t)self->heartbeat_ms * self->heartbeat_misses * 1000000;
     if (late_ns > AB_BROKER_STALL_NS) {
-        ab_log_warn("the broker was not running for %" PRId64 " ms (stopped, or an overloaded host); every node "
-                    "gets a fresh heartbeat timeout",
+        ab_log_warn("the broker was not running for %" PRId64 " ms (stopped, or an overloaded host); that time "
+                    "does not count against the nodes' heartbeats",
                     late_ns / 1000000);
         for (s_node_t *node = zhashx_first(self->nodes); node; node = zhashx_next(self->nodes))
-            if (node->last_seen_ns < now)
-                node->last_seen_ns = now;
-        return;
+            node->last_seen_ns = node->last_seen_ns + late_ns < now ? node->last_seen_ns + late_ns : now;
     }
     bool removed = true;
     while (removed) { /* deleting invalidates the iteration: restart it */

@@ -213,21 +213,24 @@ static void s_request(ab_repair_t *self, int64_t now)
     self->last_request = now;
 }
 
-/* Is the last request known to have failed? Its replay travels in the
- * receiver's data queue right behind block answer_live_seq: once a later
- * block has come, what the replay lacked was dropped on the way (the queue
- * was full), or the broker did not hold it and asked the publisher to
- * resend it (which may come yet). Until then it may still be on its way, however long the queue
- * (seconds, for a receiver that is behind): asking again would only queue
- * more copies. Timers cover the rest: no answer (lost, or a broker without
- * answer_live_seq), or no block coming at all (a quiet or ended stream). */
+/* Is it time to ask again? The last request's replay travels in the
+ * receiver's data queue right behind block answer_live_seq: until a later
+ * block has come, it may still be on its way, however long the queue
+ * (seconds, for a receiver that is behind), and asking again would only
+ * queue more copies. Once one has come, what the replay lacked was dropped
+ * on the way (the queue was full), or the broker did not hold it and asked
+ * the publisher to resend it: ask again, but not sooner than the retry
+ * interval after the last request (it doubles while nothing comes, so that
+ * a block nobody holds any more is not asked for with every live block).
+ * Without an answer (lost, or a broker without live_seq), or with no block
+ * coming at all (a quiet or ended stream), the interval alone decides. */
 static bool s_replay_failed(ab_repair_t *self, int64_t now)
 {
+    if (now - self->last_request < self->retry_interval)
+        return false;
     if (!self->answered || !self->answer_live_seq)
-        return now - self->last_request >= self->retry_interval;
-    if (self->highest_seen > self->answer_live_seq)
         return true;
-    return now - self->last_push >= self->retry_interval && now - self->last_request >= self->retry_interval;
+    return self->highest_seen > self->answer_live_seq || now - self->last_push >= self->retry_interval;
 }
 
 /* Give up the hole before the first held block; the next one, if any, is
@@ -243,8 +246,9 @@ static void s_give_up_hole(ab_repair_t *self, int64_t now)
 /* Ask again for a hole the last request did not fill. */
 static void s_retry(ab_repair_t *self, int64_t now)
 {
-    if (self->expected == self->expected_at_request && self->retry_interval < AB_REPAIR_RETRY_MAX_NS)
-        self->retry_interval *= 2;
+    if (self->expected == self->expected_at_request)
+        self->retry_interval =
+            self->retry_interval * 2 < AB_REPAIR_RETRY_MAX_NS ? self->retry_interval * 2 : AB_REPAIR_RETRY_MAX_NS;
     s_request(self, now);
 }
 
@@ -269,6 +273,10 @@ void ab_repair_push(ab_repair_t *self, const ab_block_t *block, int64_t now_ns)
         /* What the broker said of the old run's numbers says nothing of the new one's. */
         self->lost_below = 0;
         self->requested_from = self->requested_to = 0;
+        self->answered = false;
+        self->answer_live_seq = 0;
+        self->catch_up_due = false;
+        self->retry_interval = self->retry_ns;
     }
     if (self->backlog_waiting) {
         if (!self->started) {
@@ -340,8 +348,10 @@ void ab_repair_replaying(ab_repair_t *self, uint64_t from_seq, uint64_t to_seq, 
                          uint64_t live_seq, int64_t now_ns)
 {
     if (self->waiting && from_seq == self->requested_from) {
+        /* An answer to an earlier request of the same range may come late:
+         * it cannot say its replay is behind blocks already here. */
         self->answered = true;
-        self->answer_live_seq = live_seq;
+        self->answer_live_seq = live_seq > self->highest_seen ? live_seq : self->highest_seen;
     }
     if (self->backlog_waiting) {
         self->backlog_waiting = false;
@@ -426,7 +436,8 @@ int64_t ab_repair_queued_ahead_ns(const ab_repair_t *self, int64_t now_ns)
 {
     if (!self->answered || self->answer_live_seq <= self->highest_seen || now_ns - self->last_push > AB_REPAIR_QUIET_NS)
         return 0;
-    return (int64_t)(self->answer_live_seq - self->highest_seen) * self->block_ns;
+    uint64_t blocks = self->answer_live_seq - self->highest_seen;
+    return (int64_t)(blocks < (1u << 20) ? blocks : (1u << 20)) * self->block_ns; /* a bogus live_seq: no overflow */
 }
 
 size_t ab_repair_pending(const ab_repair_t *self)

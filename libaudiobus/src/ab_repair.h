@@ -87,10 +87,10 @@ void ab_repair_catch_up(ab_repair_t *self, int64_t now_ns);
 
 /* The stream has been quiet for a while: its tail may have been dropped
  * on the way. The same request as ab_repair_catch_up(), but while the
- * receiver is behind it waits until it has caught up: when a stalled
- * broker makes every stream quiet at once, the blocks queued meanwhile
- * are usually all there is, and asking for all of them again from every
- * receiver at once would double the load just when the broker resumes. */
+ * receiver is behind it waits until it has caught up: the blocks queued
+ * to it come first, and are often all that was missing. (A stalled broker
+ * leaves its receivers' sockets empty: they are not behind then, and their
+ * probes go out.) */
 void ab_repair_probe_tail(ab_repair_t *self, int64_t now_ns);
 
 /* How much of the stream's audio was still queued to the receiver ahead of
