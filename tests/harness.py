@@ -306,6 +306,21 @@ def read_wav(path):
     raise ValueError("%s has no data chunk" % path)
 
 
+def check_counter_wav(path, rate, channels, total, label=""):
+    """Check a float32 WAV written from a synth:counter stream: its format,
+    every one of total samples exactly once, and sample k carrying k (the
+    counter wraps at 2^24), bit-exact. Returns whether all held."""
+    if not check(os.path.exists(path), "output exists", label, path):
+        return False
+    got_rate, got_channels, fmt, raw = read_wav(path)
+    ok = check((got_rate, got_channels, fmt) == (rate, channels, "f32"), "WAV format", label, got_rate,
+               got_channels, fmt)
+    samples = struct.unpack("<%df" % (len(raw) // 4), raw)
+    ok = check(len(samples) == total, "every sample arrived, exactly once", label, len(samples), total) and ok
+    bad = [k for k, v in enumerate(samples) if v != float(k & 0xFFFFFF)]
+    return check(not bad, "sample k carries k (first mismatches)", label, bad[:5]) and ok
+
+
 def write_wav(path, rate, channels, fmt, raw):
     """Write raw little-endian samples as a WAV (PCM16/32 or float32)."""
     tag, bits = {"s16": (1, 16), "s32": (1, 32), "f32": (3, 32)}[fmt]
@@ -337,12 +352,35 @@ def run_capped(args, timeout=20, env=None):
         return None, text(e.stdout), text(e.stderr)
 
 
-def free_tcp_port():
-    """A loopback TCP port nothing listens on right now (bound, then released)."""
+def free_tcp_port(count=1):
+    """A loopback TCP port P with P .. P + count - 1 all free right now
+    (bound, then released); a broker given --bind on P takes P + 1 and P + 2
+    too (count=3). Chosen below the kernel's ephemeral range: ports there
+    are handed out to the outgoing connections of the tests running beside
+    this one, and a port found free a moment ago may be taken by then."""
+    import random
     import socket
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            ephemeral_low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768
+    low = max(1024, min(20000, ephemeral_low - 10000))
+    for _ in range(200):
+        port = random.randrange(low, ephemeral_low - count)
+        sockets = []
+        try:
+            for k in range(count):
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sockets.append(s)
+                s.bind(("127.0.0.1", port + k))
+            return port
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise RuntimeError("no %d free loopback TCP ports in a row below %d" % (count, ephemeral_low))
 
 
 def endpoint_port(endpoint):

@@ -12,7 +12,6 @@ usage: test_kill_processor.py --bin PATH/TO/audiobus --latency-plugin PATH/TO/la
 """
 import os
 import signal
-import struct
 import sys
 import time
 
@@ -86,16 +85,8 @@ h.check("overruns" not in rec_out, "the recorder never fell behind (no capture o
 for name, p in procs.items():
     h.check(p.wait(20) == 0, "processor exits 0 at the end of the stream", name, p.output()[-2000:])
 
-total = RATE * SECONDS
 for name, path in outs.items():
-    if not h.check(os.path.exists(path), "output exists", path):
-        continue
-    rate, channels, fmt, raw = h.read_wav(path)
-    h.check((rate, channels, fmt) == (RATE, 1, "f32"), "WAV format", name, rate, channels, fmt)
-    samples = struct.unpack("<%df" % (len(raw) // 4), raw)
-    h.check(len(samples) == total, "every sample arrived, exactly once", name, len(samples), total)
-    bad = [k for k, v in enumerate(samples) if v != float(k & 0xFFFFFF)]
-    h.check(not bad, "sample k carries k (first mismatches)", name, bad[:5])
+    h.check_counter_wav(path, RATE, 1, RATE * SECONDS, name)
     out = procs[name].output()
     h.check("lost in transit 0" in out and "dropped (queue full) 0" in out, "processor counted no loss", name,
             [line for line in out.splitlines() if "received" in line])
