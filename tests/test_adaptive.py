@@ -3,11 +3,11 @@ on its receive thread while the plugin keeps up, and hands blocks over to its
 processing thread, for 10 s, when the plugin kept the receive thread busy
 more than half of a second; nothing is lost or reordered either way.
 
-1. "fast": wavwrite on a synth:counter stream of 100 ms blocks (5 s at 5x
-   real time): every sample arrives bit-exact, and all blocks but the first
-   (its activation runs on the processing thread) and the end marker went to
-   the plugin on the receive thread, with no hand-over. A broken adaptive
-   path (never inline) gives 0.
+1. "fast": wavwrite on a synth:counter stream of 100 ms blocks (20 s at 5x
+   real time): every sample arrives bit-exact, and at least 9 in 10 blocks
+   went to the plugin on the receive thread, with no hand-over (the first,
+   whose activation runs on the processing thread, and those queued behind
+   it meanwhile do not). A broken adaptive path (never inline) gives 0.
 2. "slow", at the same time: the latency plugin sleeping 0.75 of each
    block's duration, 14 s of 1024-frame blocks in real time (47 blocks a
    second). It keeps up on the processing thread. Its blocks were handed
@@ -62,7 +62,7 @@ def check_counter_wav(path, expected_frames, what):
 broker, ep = h.start_broker(work)
 
 # ---- 1 and 2: a plugin that keeps up, and one that does not --------------------
-FAST_BLOCK, FAST_SECONDS = 4800, 5
+FAST_BLOCK, FAST_SECONDS = 4800, 20  # 200 blocks, 4 s at --speed 5
 FAST_BLOCKS = RATE * FAST_SECONDS // FAST_BLOCK
 fast_wav = os.path.join(work, "fast.wav")
 fast = h.Node(work, "fast", ["process", "--broker", ep, "--stream", "f", "--plugin", "wavwrite", "--name", "fast",
@@ -82,7 +82,10 @@ h.check(status == 0, "the fast stream's recorder exits 0", status, err[-800:])
 h.check(fast.wait(30) == 0, "the fast processor exits 0 at the end of its stream", fast.output()[-1500:])
 check_counter_wav(fast_wav, FAST_BLOCKS * FAST_BLOCK, "fast")
 inline, handovers = adaptive_report(fast)
-h.check(inline is not None and inline >= FAST_BLOCKS - 5,
+# The first block (activate()) and those that queue behind it while the
+# processing thread handles it go there: a few, or a tenth of them under a
+# sanitizer on a busy host (40 of 50 were seen with a 5 s stream).
+h.check(inline is not None and inline >= FAST_BLOCKS * 9 // 10,
         "the fast plugin got (nearly) every block on the receive thread", inline, FAST_BLOCKS, fast.output()[-800:])
 h.check(handovers == 0, "and never had blocks handed over", handovers)
 fast_out = fast.output()
