@@ -321,6 +321,14 @@ def check_counter_wav(path, rate, channels, total, label=""):
     return check(not bad, "sample k carries k (first mismatches)", label, bad[:5]) and ok
 
 
+def check_processor_no_loss(node, label=""):
+    """Check a processor's exit report: nothing lost in transit, nothing
+    dropped from its queue."""
+    out = node.output()
+    return check("lost in transit 0" in out and "dropped (queue full) 0" in out, "processor counted no loss", label,
+                 [line for line in out.splitlines() if "received" in line])
+
+
 def write_wav(path, rate, channels, fmt, raw):
     """Write raw little-endian samples as a WAV (PCM16/32 or float32)."""
     tag, bits = {"s16": (1, 16), "s32": (1, 32), "f32": (3, 32)}[fmt]

@@ -997,7 +997,7 @@ static void s_expire_nodes(ab_broker_t *self, int64_t late_ns)
     int64_t limit = (int64_t)self->heartbeat_ms * self->heartbeat_misses * 1000000;
     if (late_ns > AB_BROKER_STALL_NS) {
         ab_log_warn("the broker was not running for %" PRId64 " ms (stopped, or an overloaded host); that time "
-                    "does not count against the nodes' heartbeats",
+                    "does not count against the nodes' heartbeats (if it recurs, lower the load on this host)",
                     late_ns / 1000000);
         for (s_node_t *node = zhashx_first(self->nodes); node; node = zhashx_next(self->nodes))
             node->last_seen_ns = node->last_seen_ns + late_ns < now ? node->last_seen_ns + late_ns : now;

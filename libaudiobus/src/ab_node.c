@@ -261,7 +261,8 @@ int ab_node_poll(ab_node_t *self, int timeout_ms)
         if (self->next_heartbeat_ns && late_ms >= self->heartbeat_ms)
             ab_log_limited(&self->late_limiter, 10000, AB_LOG_WARN,
                            "heartbeat to the broker %" PRId64 " ms late: this process was not scheduled in time "
-                           "(an overloaded host?); the broker forgets a node silent for a few heartbeats",
+                           "(an overloaded host?); the broker forgets a node silent for a few heartbeats: lower the "
+                           "load, or give the broker a larger --heartbeat-misses",
                            late_ms);
         ab_ctl_msg_t beat;
         memset(&beat, 0, sizeof beat);
