@@ -13,7 +13,6 @@ instance per stream:
   refused with a message."""
 import os
 import re
-import struct
 
 import harness as h
 
@@ -51,24 +50,11 @@ for p in writers + [bandpass, chained]:
     h.check(p.wait(30) == 0, "processor exits 0 once every stream has ended", p.name, p.output()[-2000:])
 
 
-def counter_ok(path, channels, seconds):
-    """The file holds the stream's counter, whole: sample k carries k."""
-    try:
-        rate, ch, fmt, raw = h.read_wav(path)
-    except (OSError, ValueError) as e:
-        h.check(False, "the processor wrote the file", path, str(e))
-        return
-    h.check((rate, ch, fmt) == (RATE, channels, "f32"), "the file has its own stream's shape", path, rate, ch, fmt)
-    samples = struct.unpack("<%df" % (len(raw) // 4), raw)
-    total = int(RATE * seconds) * channels
-    h.check(len(samples) == total, "every sample of its own stream arrived", path, len(samples), total)
-    bad = [k for k, v in enumerate(samples) if v != float(k & 0xFFFFFF)]
-    h.check(not bad, "sample k carries k (first mismatches)", path, bad[:5])
-
-
+# Each file holds its own stream's counter, whole, in that stream's shape.
 for label in ("q", "i"):
     for s, (ch, sec) in sorted(STREAMS.items()):
-        counter_ok(os.path.join(work, "%s-%s.wav" % (label, s)), ch, sec)
+        path = os.path.join(work, "%s-%s.wav" % (label, s))
+        h.check_counter_wav(path, RATE, ch, int(RATE * sec) * ch, path)
 
 # The bandpass output of each stream: its shape, every frame (the output
 # is aligned with the input), and its end (the chained processor exited).
