@@ -1,11 +1,13 @@
 /* ab_node.c - control-plane client: register, heartbeat, link, goodbye. */
 #include "audiobus/ab_node.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -20,6 +22,7 @@
 
 struct ab_node {
     void *dealer;
+    int wake_fd; /* an eventfd other threads write to end the control thread's wait (ab_node_wake) */
     char broker[AB_ENDPOINT_MAX];
     ab_ctl_msg_t hello;
     _Atomic uint64_t session; /* read by data threads to follow re-registrations */
@@ -97,6 +100,13 @@ ab_node_t *ab_node_new(void *zmq_ctx, const char *broker_endpoint, const ab_ctl_
         free(self);
         return NULL;
     }
+    self->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (self->wake_fd < 0) {
+        snprintf(error, error_len, "cannot create the control thread's wake-up: %s", strerror(errno));
+        zmq_close(self->dealer);
+        free(self);
+        return NULL;
+    }
     self->heartbeat_ms = 1000;
     return self;
 }
@@ -106,6 +116,7 @@ void ab_node_destroy(ab_node_t **self_p)
     if (!self_p || !*self_p)
         return;
     zmq_close((*self_p)->dealer);
+    close((*self_p)->wake_fd);
     free(*self_p);
     *self_p = NULL;
 }
@@ -183,13 +194,23 @@ static void s_handle(ab_node_t *self, const ab_ctl_msg_t *msg)
     }
 }
 
+void ab_node_wake(ab_node_t *self)
+{
+    uint64_t one = 1;
+    (void)!write(self->wake_fd, &one, sizeof one); /* fails only when 2^64-2 wakes are pending */
+}
+
 /* Receive and handle every message waiting, after waiting up to timeout_ms
- * for the first. Returns the number handled. */
+ * for the first or for ab_node_wake(). Returns the number handled. */
 static int s_receive(ab_node_t *self, int timeout_ms)
 {
-    zmq_pollitem_t item = {self->dealer, 0, ZMQ_POLLIN, 0};
-    if (zmq_poll(&item, 1, timeout_ms) <= 0)
+    zmq_pollitem_t items[] = {{self->dealer, 0, ZMQ_POLLIN, 0}, {NULL, self->wake_fd, ZMQ_POLLIN, 0}};
+    if (zmq_poll(items, 2, timeout_ms) <= 0)
         return 0;
+    if (items[1].revents & ZMQ_POLLIN) {
+        uint64_t wakes;
+        (void)!read(self->wake_fd, &wakes, sizeof wakes); /* resets the count */
+    }
     int handled = 0;
     for (;;) {
         zmq_msg_t frame;

@@ -580,7 +580,7 @@ int ab_player_start(ab_player_t *self)
     if (rc)
         return rc;
     self->started = true;
-    if (pthread_create(&self->net, NULL, s_network, self) != 0) {
+    if (ab_signal_thread_create(&self->net, s_network, self) != 0) {
         ab_log_error("cannot start the player's network thread");
         return AB_ENOMEM;
     }

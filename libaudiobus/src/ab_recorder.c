@@ -348,6 +348,7 @@ done:
     free(chunk_samples);
     free(block_samples);
     atomic_store(&self->sender_done, true);
+    ab_node_wake(self->node);
     return NULL;
 }
 
@@ -409,7 +410,7 @@ int ab_recorder_run(ab_recorder_t *self)
     }
     ab_log_info("recording %s as stream %s (node %s)", ab_source_description(self->source), self->stream,
                 self->name);
-    if (pthread_create(&self->sender, NULL, s_sender, self) != 0) {
+    if (ab_signal_thread_create(&self->sender, s_sender, self) != 0) {
         ab_source_stop(self->source);
         ab_node_bye(self->node, 1000);
         return AB_ENOMEM;

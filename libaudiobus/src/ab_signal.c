@@ -54,3 +54,15 @@ void ab_signal_request_stop(void)
 {
     atomic_store(&s_stop_requested, true); /* not a signal: a later SIGINT still drains cleanly */
 }
+
+int ab_signal_thread_create(pthread_t *thread, void *(*start)(void *), void *arg)
+{
+    sigset_t stop_signals, old;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, &old); /* a new thread inherits its creator's mask */
+    int rc = pthread_create(thread, NULL, start, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}

@@ -45,7 +45,8 @@ AB_EXPORT int ab_node_register(ab_node_t *self, int timeout_ms);
  * Returns as ab_node_register(). [control-thread] */
 AB_EXPORT int ab_node_register_or_explain(ab_node_t *self, const char *kind, int timeout_ms);
 
-/* Handle control messages for up to timeout_ms and send a heartbeat when
+/* Handle control messages for up to timeout_ms (less when a heartbeat is
+ * due first or ab_node_wake() is called) and send a heartbeat when
  * one is due (its counters from the stats function). When the broker has
  * been silent for 3 heartbeat intervals, or says it no longer knows the
  * node, the node offers hello again every interval until a broker answers
@@ -54,6 +55,12 @@ AB_EXPORT int ab_node_register_or_explain(ab_node_t *self, const char *kind, int
  * outputs given to ab_node_announce(), or a hello offered again), with
  * ab_node_reason() saying why. [control-thread] */
 AB_EXPORT int ab_node_poll(ab_node_t *self, int timeout_ms);
+
+/* End the control thread's current or next wait in ab_node_poll() at once,
+ * e.g. when a data thread has something for it to do; wakes that come
+ * before the wait count once. One write() to an eventfd: never blocks,
+ * but not for a real-time thread's steady path. [any-thread] */
+AB_EXPORT void ab_node_wake(ab_node_t *self);
 
 /* Send bye and wait up to timeout_ms for the broker's bye. Returns 0 or
  * AB_ETIMEOUT. [control-thread] */

@@ -3,6 +3,7 @@
 #ifndef AUDIOBUS_AB_SIGNAL_H_INCLUDED
 #define AUDIOBUS_AB_SIGNAL_H_INCLUDED
 
+#include <pthread.h>
 #include <stdbool.h>
 
 #include "ab_export.h"
@@ -24,6 +25,13 @@ AB_EXPORT bool ab_signal_stop_requested(void);
 
 /* Ask for the same clean shutdown a signal would. [any-thread] */
 AB_EXPORT void ab_signal_request_stop(void);
+
+/* pthread_create() for a node's data or processing thread: the thread
+ * (and any it starts, e.g. a plugin's) does not take SIGINT or SIGTERM,
+ * so they go to the control thread and end its wait at once instead of
+ * waiting for its next turn. The caller's signal mask is unchanged on
+ * return. Returns 0 or pthread_create()'s error. [control-thread] */
+AB_EXPORT int ab_signal_thread_create(pthread_t *thread, void *(*start)(void *), void *arg);
 
 #ifdef __cplusplus
 }
