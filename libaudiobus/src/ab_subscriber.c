@@ -30,6 +30,17 @@
  * (see ab_repair_set_receiver_behind()). One that keeps up empties it
  * every poll. */
 #define AB_SUB_BEHIND_NS (200 * 1000000LL)
+/* Draining a burst ends with a receive that finds the socket empty, which
+ * costs a system call pair (getpid, poll): one more a block when blocks
+ * come one by one, as at real time. So a burst is drained only when the
+ * socket has not been found empty for this long (to judge "behind");
+ * otherwise the next poll's blocking receive takes the next block, at no
+ * cost when one is queued. */
+#define AB_SUB_EMPTY_PROBE_NS (50 * 1000000LL)
+/* The repairs' timers and counters are looked at no more often than this:
+ * with a poll a block, doing it for every stream each time would cost more
+ * than the blocks. */
+#define AB_SUB_TICK_NS (1 * 1000000LL)
 
 /* One stream of the subscription: its repair, and when it was last heard. */
 typedef struct {
@@ -60,6 +71,7 @@ struct ab_subscriber {
     int64_t answers_until_ns; /* replay answers are watched for until then */
     int rcvtimeo_ms;          /* the SUB socket's receive timeout as set */
     int64_t emptied_ns;       /* when the SUB socket was last found empty */
+    int64_t ticked_ns;        /* when the repairs were last ticked */
     ab_log_limiter_t bad_limiter;
 
     atomic_bool linked;
@@ -307,11 +319,12 @@ static void s_receive_blocks(ab_subscriber_t *self)
     }
 }
 
-/* Wait up to timeout_ms on the SUB socket alone, then take the burst that
- * came. A blocking receive sleeps on the socket's mailbox the way a bare
- * subscriber does: three poll() calls a burst, where zmq_poll() over the
- * two sockets made seven or eight (it probes each socket's mailbox on
- * every pass). */
+/* Wait up to timeout_ms on the SUB socket alone for a block, then take the
+ * rest of the burst when it is time to find the socket empty (see
+ * AB_SUB_EMPTY_PROBE_NS). A blocking receive sleeps on the socket's mailbox
+ * the way a bare subscriber does: two poll() calls a block, where
+ * zmq_poll() over the two sockets made seven or eight (it probes each
+ * socket's mailbox on every pass). */
 static void s_wait_blocks(ab_subscriber_t *self, int timeout_ms)
 {
     if (timeout_ms != self->rcvtimeo_ms &&
@@ -325,7 +338,8 @@ static void s_wait_blocks(ab_subscriber_t *self, int timeout_ms)
         return;
     }
     s_take_block(self, &topic);
-    s_receive_blocks(self);
+    if (ab_clock_mono_ns() - self->emptied_ns > AB_SUB_EMPTY_PROBE_NS)
+        s_receive_blocks(self);
 }
 
 void ab_subscriber_poll(ab_subscriber_t *self, int timeout_ms)
@@ -369,6 +383,9 @@ void ab_subscriber_poll(ab_subscriber_t *self, int timeout_ms)
         s_wait_blocks(self, timeout_ms);
     }
     now = ab_clock_mono_ns();
+    if (now - self->ticked_ns < AB_SUB_TICK_NS)
+        return;
+    self->ticked_ns = now;
     /* Behind: its socket not found empty for a while, or a replay answer
      * showed much still queued to it (all its streams share that queue). */
     bool behind = now - self->emptied_ns > AB_SUB_BEHIND_NS;
