@@ -25,6 +25,12 @@
 #define AB_LISTING_MAX (1u << 20)
 #define AB_ROUTING_ID_MAX 255
 #define AB_FORWARD_BURST 512
+/* While blocks flow, the broker waits on its data-in socket alone and
+ * looks at the control and subscription sockets this often; see
+ * ab_broker_run(). */
+#define AB_BROKER_CONTROL_CHECK_MS 10
+/* Blocks flow while the last came less than this long ago. */
+#define AB_BROKER_FLOWING_NS (1000 * 1000000LL)
 
 typedef struct {
     uint8_t id[AB_ROUTING_ID_MAX];
@@ -76,6 +82,7 @@ struct ab_broker {
     zhashx_t *streams; /* stream name -> s_stream_t */
     uint64_t next_session;
     int64_t started_ns;
+    int64_t last_data_ns; /* when a message last came on data-in */
     uint8_t *listing; /* AB_LISTING_MAX bytes */
     /* problems on the sockets, for the logs and the listing */
     uint64_t bad_data, bad_control, bad_subscriptions;
@@ -176,6 +183,8 @@ ab_broker_t *ab_broker_new(const ab_broker_config_t *config, char *error, size_t
     int hwm = config->subscriber_hwm > 0 ? config->subscriber_hwm : AB_BROKER_DEFAULT_HWM;
     zmq_setsockopt(self->xpub, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(self->xsub, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    int control_check_ms = AB_BROKER_CONTROL_CHECK_MS; /* how long a receive on data-in waits */
+    zmq_setsockopt(self->xsub, ZMQ_RCVTIMEO, &control_check_ms, sizeof control_check_ms);
     int linger = 0;
     zmq_setsockopt(self->router, ZMQ_LINGER, &linger, sizeof linger);
     /* A node whose connection is remade (same routing id, see
@@ -356,52 +365,60 @@ static void s_bad_data(ab_broker_t *self, const char *what, int rc)
 }
 
 /* Forward up to a burst of blocks from XSUB to XPUB, checking each. */
-static void s_forward_data(ab_broker_t *self)
+/* Receive one data message ([topic][block]) on data-in and relay it.
+ * flags: ZMQ_DONTWAIT, or 0 to wait up to the socket's receive timeout.
+ * Returns whether a message came. */
+static bool s_forward_one(ab_broker_t *self, int flags)
 {
-    for (int i = 0; i < AB_FORWARD_BURST; i++) {
-        zmq_msg_t topic, payload;
-        zmq_msg_init(&topic);
-        if (zmq_msg_recv(&topic, self->xsub, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&topic);
-            return;
-        }
-        if (!zmq_msg_more(&topic)) {
-            s_bad_data(self, "one frame instead of [topic][block]", 0);
-            zmq_msg_close(&topic);
-            continue;
-        }
-        zmq_msg_init(&payload);
-        zmq_msg_recv(&payload, self->xsub, ZMQ_DONTWAIT);
-        if (zmq_msg_more(&payload)) {
-            ab_zutil_drain(self->xsub);
-            s_bad_data(self, "more than two frames", 0);
-            zmq_msg_close(&topic);
-            zmq_msg_close(&payload);
-            continue;
-        }
-        ab_block_t block;
-        int rc = ab_block_decode(&block, zmq_msg_data(&payload), zmq_msg_size(&payload));
-        if (rc) {
-            s_bad_data(self, "undecodable block", rc);
-            if (rc != AB_ENAME && block.stream[0] && ab_stream_name_valid(block.stream)) {
-                s_stream_t *stream = s_stream_get(self, block.stream);
-                if (stream)
-                    stream->bad++;
-            }
-        } else if (!ab_topic_matches(zmq_msg_data(&topic), zmq_msg_size(&topic), block.stream)) {
-            s_bad_data(self, "topic frame does not match the block's stream", 0);
+    zmq_msg_t topic, payload;
+    zmq_msg_init(&topic);
+    if (zmq_msg_recv(&topic, self->xsub, flags) < 0) {
+        zmq_msg_close(&topic);
+        return false;
+    }
+    self->last_data_ns = ab_clock_mono_ns();
+    if (!zmq_msg_more(&topic)) {
+        s_bad_data(self, "one frame instead of [topic][block]", 0);
+        zmq_msg_close(&topic);
+        return true;
+    }
+    zmq_msg_init(&payload);
+    zmq_msg_recv(&payload, self->xsub, ZMQ_DONTWAIT); /* a message's frames come together */
+    if (zmq_msg_more(&payload)) {
+        ab_zutil_drain(self->xsub);
+        s_bad_data(self, "more than two frames", 0);
+        zmq_msg_close(&topic);
+        zmq_msg_close(&payload);
+        return true;
+    }
+    ab_block_t block;
+    int rc = ab_block_decode(&block, zmq_msg_data(&payload), zmq_msg_size(&payload));
+    if (rc) {
+        s_bad_data(self, "undecodable block", rc);
+        if (rc != AB_ENAME && block.stream[0] && ab_stream_name_valid(block.stream)) {
             s_stream_t *stream = s_stream_get(self, block.stream);
             if (stream)
                 stream->bad++;
-        } else {
-            if (s_accept_block(self, &block, &payload)) {
-                zmq_msg_send(&topic, self->xpub, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-                zmq_msg_send(&payload, self->xpub, ZMQ_DONTWAIT);
-            }
         }
-        zmq_msg_close(&topic);
-        zmq_msg_close(&payload);
+    } else if (!ab_topic_matches(zmq_msg_data(&topic), zmq_msg_size(&topic), block.stream)) {
+        s_bad_data(self, "topic frame does not match the block's stream", 0);
+        s_stream_t *stream = s_stream_get(self, block.stream);
+        if (stream)
+            stream->bad++;
+    } else if (s_accept_block(self, &block, &payload)) {
+        zmq_msg_send(&topic, self->xpub, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+        zmq_msg_send(&payload, self->xpub, ZMQ_DONTWAIT);
     }
+    zmq_msg_close(&topic);
+    zmq_msg_close(&payload);
+    return true;
+}
+
+/* Relay the data messages waiting on data-in, a bounded burst. */
+static void s_forward_data(ab_broker_t *self)
+{
+    for (int i = 0; i < AB_FORWARD_BURST && s_forward_one(self, ZMQ_DONTWAIT); i++)
+        ;
 }
 
 /* ---- control plane --------------------------------------------------------- */
@@ -1023,22 +1040,38 @@ int ab_broker_run(ab_broker_t *self)
         {self->xpub, 0, ZMQ_POLLIN, 0},
         {self->router, 0, ZMQ_POLLIN, 0},
     };
-    int64_t next_expiry = ab_clock_mono_ns();
+    int64_t next_expiry = ab_clock_mono_ns(), next_control = 0;
     while (!atomic_load(&self->stop) && !ab_signal_stop_requested()) {
-        int rc = zmq_poll(items, 3, 100);
-        if (rc < 0 && zmq_errno() != EINTR) {
-            ab_log_error("broker: zmq_poll failed: %s", zmq_strerror(zmq_errno()));
-            return AB_EZMQ;
-        }
-        if (rc > 0) {
-            if (items[0].revents & ZMQ_POLLIN)
-                s_forward_data(self);
-            if (items[1].revents & ZMQ_POLLIN)
-                s_handle_subscriptions(self);
-            if (items[2].revents & ZMQ_POLLIN)
-                s_handle_control(self);
-        }
         int64_t now = ab_clock_mono_ns();
+        if (now - self->last_data_ns < AB_BROKER_FLOWING_NS) {
+            /* Blocks flow: a blocking receive on data-in alone sleeps on
+             * its mailbox, two system calls a block; zmq_poll() over the
+             * three sockets probed each of them on every pass, thirteen.
+             * The other two are read every AB_BROKER_CONTROL_CHECK_MS
+             * (the receive's timeout), in turn with the blocks. */
+            s_forward_one(self, 0);
+            now = ab_clock_mono_ns();
+            if (now >= next_control) {
+                s_handle_subscriptions(self);
+                s_handle_control(self);
+                next_control = now + AB_BROKER_CONTROL_CHECK_MS * 1000000LL;
+            }
+        } else {
+            int rc = zmq_poll(items, 3, 100);
+            if (rc < 0 && zmq_errno() != EINTR) {
+                ab_log_error("broker: zmq_poll failed: %s", zmq_strerror(zmq_errno()));
+                return AB_EZMQ;
+            }
+            if (rc > 0) {
+                if (items[0].revents & ZMQ_POLLIN)
+                    s_forward_data(self);
+                if (items[1].revents & ZMQ_POLLIN)
+                    s_handle_subscriptions(self);
+                if (items[2].revents & ZMQ_POLLIN)
+                    s_handle_control(self);
+            }
+            now = ab_clock_mono_ns();
+        }
         if (now >= next_expiry) {
             s_expire_nodes(self, now - next_expiry);
             next_expiry = now + 200 * 1000000LL;
