@@ -29,8 +29,9 @@
  * looks at the control and subscription sockets this often; see
  * ab_broker_run(). */
 #define AB_BROKER_CONTROL_CHECK_MS 10
-/* Blocks flow while the last came less than this long ago. */
-#define AB_BROKER_FLOWING_NS (1000 * 1000000LL)
+/* Blocks flow while the last came less than this long ago (a slower
+ * stream is waited for with all three sockets, without a timer). */
+#define AB_BROKER_FLOWING_NS (50 * 1000000LL)
 
 typedef struct {
     uint8_t id[AB_ROUTING_ID_MAX];
@@ -83,6 +84,7 @@ struct ab_broker {
     uint64_t next_session;
     int64_t started_ns;
     int64_t last_data_ns; /* when a message last came on data-in */
+    int data_wait_ms;     /* data-in's receive timeout as set (ZeroMQ's default -1: for ever) */
     uint8_t *listing; /* AB_LISTING_MAX bytes */
     /* problems on the sockets, for the logs and the listing */
     uint64_t bad_data, bad_control, bad_subscriptions;
@@ -164,6 +166,7 @@ ab_broker_t *ab_broker_new(const ab_broker_config_t *config, char *error, size_t
     zhashx_set_destructor(self->nodes, s_node_destroy);
     zhashx_set_destructor(self->streams, s_stream_destroy);
     self->started_ns = ab_clock_mono_ns();
+    self->data_wait_ms = -1;
     /* Sessions stay unique across broker restarts: seconds since the epoch
      * in the high bits. */
     self->next_session = (uint64_t)(ab_clock_wall_ns() / 1000000000) << 20;
@@ -183,8 +186,6 @@ ab_broker_t *ab_broker_new(const ab_broker_config_t *config, char *error, size_t
     int hwm = config->subscriber_hwm > 0 ? config->subscriber_hwm : AB_BROKER_DEFAULT_HWM;
     zmq_setsockopt(self->xpub, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(self->xsub, ZMQ_RCVHWM, &hwm, sizeof hwm);
-    int control_check_ms = AB_BROKER_CONTROL_CHECK_MS; /* how long a receive on data-in waits */
-    zmq_setsockopt(self->xsub, ZMQ_RCVTIMEO, &control_check_ms, sizeof control_check_ms);
     int linger = 0;
     zmq_setsockopt(self->router, ZMQ_LINGER, &linger, sizeof linger);
     /* A node whose connection is remade (same routing id, see
@@ -364,7 +365,6 @@ static void s_bad_data(ab_broker_t *self, const char *what, int rc)
                    what, rc ? ": " : "", rc ? ab_strerror(rc) : "", self->bad_data);
 }
 
-/* Forward up to a burst of blocks from XSUB to XPUB, checking each. */
 /* Receive one data message ([topic][block]) on data-in and relay it.
  * flags: ZMQ_DONTWAIT, or 0 to wait up to the socket's receive timeout.
  * Returns whether a message came. */
@@ -885,13 +885,15 @@ static void s_bad_control(ab_broker_t *self, s_node_t *node, const uint8_t *id, 
         s_send_reason(self, id, id_len, AB_CMD_ERROR, reason);
 }
 
-static void s_handle_control(ab_broker_t *self)
+/* Handle the control messages waiting, a bounded batch. Returns whether
+ * none is left waiting. */
+static bool s_handle_control(ab_broker_t *self)
 {
     for (int i = 0; i < 64; i++) {
         uint8_t id[AB_ROUTING_ID_MAX + 1];
         int id_len = zmq_recv(self->router, id, sizeof id, ZMQ_DONTWAIT);
         if (id_len < 0)
-            return;
+            return true;
         int more = 0;
         size_t more_len = sizeof more;
         zmq_getsockopt(self->router, ZMQ_RCVMORE, &more, &more_len);
@@ -955,18 +957,19 @@ static void s_handle_control(ab_broker_t *self)
             break;
         }
     }
+    return false;
 }
 
 /* XPUB hands up subscription messages: [1|0][topic]. A subscription to
  * "$link/<session>" proves all of that node's earlier subscriptions are in
  * force (they travel the same pipe, in order). */
-static void s_handle_subscriptions(ab_broker_t *self)
+static bool s_handle_subscriptions(ab_broker_t *self)
 {
     for (int i = 0; i < 256; i++) {
         uint8_t buf[AB_TOPIC_MAX + 64];
         int len = zmq_recv(self->xpub, buf, sizeof buf - 1, ZMQ_DONTWAIT);
         if (len < 0)
-            return;
+            return true;
         int more = 0;
         size_t more_len = sizeof more;
         zmq_getsockopt(self->xpub, ZMQ_RCVMORE, &more, &more_len);
@@ -997,6 +1000,7 @@ static void s_handle_subscriptions(ab_broker_t *self)
             ab_log_info("node %s unlinked: its data connection closed", node->hello.name);
         }
     }
+    return false;
 }
 
 /* The expiry tick came this much later than due: the broker itself was not
@@ -1047,15 +1051,20 @@ int ab_broker_run(ab_broker_t *self)
             /* Blocks flow: a blocking receive on data-in alone sleeps on
              * its mailbox, two system calls a block; zmq_poll() over the
              * three sockets probed each of them on every pass, thirteen.
-             * The other two are read every AB_BROKER_CONTROL_CHECK_MS
-             * (the receive's timeout), in turn with the blocks. */
+             * The other two are read every AB_BROKER_CONTROL_CHECK_MS, in
+             * turn with the blocks; at once again while a batch left more
+             * waiting. The receive waits no longer than until then. */
+            if (now >= next_control) {
+                bool drained = s_handle_subscriptions(self);
+                drained = s_handle_control(self) && drained;
+                next_control = drained ? now + AB_BROKER_CONTROL_CHECK_MS * 1000000LL : now;
+            }
+            int wait_ms = (int)((next_control - now + 999999) / 1000000);
+            if (wait_ms != self->data_wait_ms &&
+                zmq_setsockopt(self->xsub, ZMQ_RCVTIMEO, &wait_ms, sizeof wait_ms) == 0)
+                self->data_wait_ms = wait_ms;
             s_forward_one(self, 0);
             now = ab_clock_mono_ns();
-            if (now >= next_control) {
-                s_handle_subscriptions(self);
-                s_handle_control(self);
-                next_control = now + AB_BROKER_CONTROL_CHECK_MS * 1000000LL;
-            }
         } else {
             int rc = zmq_poll(items, 3, 100);
             if (rc < 0 && zmq_errno() != EINTR) {

@@ -303,9 +303,12 @@ int ab_node_poll(ab_node_t *self, int timeout_ms)
     }
     if (!self->registered && self->hello_sent && now >= self->next_heartbeat_ns) {
         /* Keep offering hello until a broker answers (it may be restarting),
-         * every 3 intervals: hellos queue up while the network is down. */
+         * every interval, as often as heartbeats: a broker that was itself
+         * stalled forgets a node silent for a few intervals, and the first
+         * hello can be lost with the connection it went out on. (Hellos
+         * queue while the network is down; each is answered with welcome.) */
         s_send(self, &self->hello);
-        self->next_heartbeat_ns = now + 3 * (int64_t)self->heartbeat_ms * 1000000;
+        self->next_heartbeat_ns = now + (int64_t)self->heartbeat_ms * 1000000;
     }
     if (self->refused) {
         self->refused = false;

@@ -245,7 +245,8 @@ static void s_fail(ab_processor_t *self, const char *message)
             memcpy(self->fail_message, message, len);
         self->fail_message[len] = '\0';
         atomic_store(&self->failed, true);
-        ab_node_wake(self->node); /* once a process: the control thread stops the node */
+        if (self->node) /* none yet while instances are created */
+            ab_node_wake(self->node); /* once a process: the control thread stops the node */
     }
 }
 
@@ -1221,8 +1222,13 @@ static bool s_handle_record(ab_processor_t *self, const s_in_header_t *h, const 
         }
         return !self->exit_at_end || self->inputs_ended < self->n_inputs;
     }
-    if (h->type != AB_BLOCK_EVENT)
+    if (h->type != AB_BLOCK_EVENT) {
         s_process_block(input, h, samples);
+        /* After process(), not in it: a plugin that logs much has its
+         * lines printed before its queue fills. */
+        if (ab_ring_read_space(self->log_ring) > ab_ring_capacity(self->log_ring) / 2)
+            ab_node_wake(self->node);
+    }
     return true;
 }
 
@@ -1350,9 +1356,10 @@ static void s_install_crash_handler(const char *plugin_name, const char *path)
 
 /* How long the control thread waits for the broker between turns. The
  * other threads wake it when they have work for it (outputs to announce,
- * done, failed; ab_node_wake()) and stop signals reach only it, so the
- * wait bounds just how late the plugin's log lines are printed (its queue
- * holds AB_HOST_LOG_QUEUE lines): every timer wake-up costs the host
+ * done, failed, the plugin's log queue half full; ab_node_wake()) and the
+ * node's own threads do not take stop signals, so the wait bounds little
+ * more than how late the plugin's log lines are printed: every timer
+ * wake-up costs the host
  * (20 ms waits took a sixth of a processor's CPU at 187.5 blocks/s). */
 #define AB_HOST_CONTROL_WAIT_MS 250
 
@@ -1396,6 +1403,9 @@ int ab_processor_run(ab_processor_t *self)
     }
     self->receiver_started = true;
     rc = ab_node_wait_linked(self->node, 5000);
+    /* A wake that came meanwhile (outputs posted by a first activation)
+     * was taken by that wait: the control loop's first turn must not wait. */
+    ab_node_wake(self->node);
     if (rc == 0)
         ab_subscriber_set_linked(self->subscriber);
     if (rc == AB_ETIMEOUT)

@@ -27,8 +27,8 @@
  * the repair takes the broker to hold no longer). */
 #define AB_SUB_ANSWER_WINDOW_NS (10 * 1000000000LL)
 /* A SUB socket not found empty for this long: the subscriber is behind
- * (see ab_repair_set_receiver_behind()). One that keeps up empties it
- * every poll. */
+ * (see ab_repair_set_receiver_behind()). One that keeps up finds it empty
+ * at least every AB_SUB_EMPTY_PROBE_NS. */
 #define AB_SUB_BEHIND_NS (200 * 1000000LL)
 /* Draining a burst ends with a receive that finds the socket empty, which
  * costs a system call pair (getpid, poll): one more a block when blocks
@@ -241,10 +241,26 @@ int ab_subscriber_open(ab_subscriber_t *self, char *error, size_t error_len)
     return 0;
 }
 
+/* Publish the repairs' counters for other threads (heartbeats, the exit
+ * report). Data thread. */
+static void s_store_counters(ab_subscriber_t *self)
+{
+    uint64_t pending = 0, repaired = 0, duplicates = 0;
+    for (size_t i = 0; i < self->n_streams; i++) {
+        pending += ab_repair_pending(self->streams[i].repair);
+        repaired += ab_repair_repaired(self->streams[i].repair);
+        duplicates += ab_repair_duplicates(self->streams[i].repair);
+    }
+    atomic_store(&self->pending, pending);
+    atomic_store(&self->repaired, repaired);
+    atomic_store(&self->duplicates, duplicates);
+}
+
 void ab_subscriber_close(ab_subscriber_t *self)
 {
     if (!self)
         return;
+    s_store_counters(self); /* the last polls may not have ticked */
     if (self->sub)
         zmq_close(self->sub);
     if (self->replay_dealer)
@@ -332,7 +348,7 @@ static void s_wait_blocks(ab_subscriber_t *self, int timeout_ms)
         self->rcvtimeo_ms = timeout_ms;
     zmq_msg_t topic;
     zmq_msg_init(&topic);
-    if (zmq_msg_recv(&topic, self->sub, 0) < 0) { /* the timeout, or a signal */
+    if (zmq_msg_recv(&topic, self->sub, 0) < 0) { /* the timeout */
         zmq_msg_close(&topic);
         self->emptied_ns = ab_clock_mono_ns();
         return;
@@ -391,7 +407,6 @@ void ab_subscriber_poll(ab_subscriber_t *self, int timeout_ms)
     bool behind = now - self->emptied_ns > AB_SUB_BEHIND_NS;
     for (size_t i = 0; i < self->n_streams && !behind; i++)
         behind = ab_repair_queued_ahead_ns(self->streams[i].repair, now) > AB_SUB_BEHIND_NS;
-    uint64_t pending = 0, repaired = 0, duplicates = 0;
     for (size_t i = 0; i < self->n_streams; i++) {
         s_stream_t *stream = &self->streams[i];
         ab_repair_set_receiver_behind(stream->repair, behind);
@@ -400,13 +415,8 @@ void ab_subscriber_poll(ab_subscriber_t *self, int timeout_ms)
             stream->tail_probed = true;
         }
         ab_repair_tick(stream->repair, now);
-        pending += ab_repair_pending(stream->repair);
-        repaired += ab_repair_repaired(stream->repair);
-        duplicates += ab_repair_duplicates(stream->repair);
     }
-    atomic_store(&self->pending, pending);
-    atomic_store(&self->repaired, repaired);
-    atomic_store(&self->duplicates, duplicates);
+    s_store_counters(self);
 }
 
 void ab_subscriber_set_linked(ab_subscriber_t *self)

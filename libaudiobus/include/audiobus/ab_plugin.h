@@ -142,7 +142,9 @@ typedef struct ab_plugin_host {
     void (*log)(void *host_data, int32_t level, const char *message);
 
     /* Report a fatal error: the host logs it, stops feeding the plugin and
-     * exits non-zero. Real-time safe. [any-thread] */
+     * exits non-zero. Real-time safe: no lock or allocation, and only the
+     * first call makes a system call (a non-blocking write() that wakes the
+     * host's control thread). [any-thread] */
     void (*fail)(void *host_data, const char *message);
 
     /* Declare an output stream named "<input stream>/<suffix>" of the given

@@ -48,8 +48,9 @@ typedef enum {
                                    a slow plugin is queued, as in QUEUED. */
     AB_PROCESSING_INLINE,       /* always the receive thread; no processing thread and no queue: a plugin
                                    slower than its stream holds up its own input (see the README) */
-    AB_PROCESSING_QUEUED,       /* always the processing thread, one thread wake-up a burst of blocks:
-                                   for plugins that must always be called on the same thread */
+    AB_PROCESSING_QUEUED,       /* always the processing thread, one thread wake-up more a block than
+                                   ADAPTIVE while the plugin keeps up: for plugins that must always be
+                                   called on the same thread */
 } ab_processing_t;
 
 typedef struct {

@@ -28,9 +28,12 @@ AB_EXPORT void ab_signal_request_stop(void);
 
 /* pthread_create() for a node's data or processing thread: the thread
  * (and any it starts, e.g. a plugin's) does not take SIGINT or SIGTERM,
- * so they go to the control thread and end its wait at once instead of
- * waiting for its next turn. The caller's signal mask is unchanged on
- * return. Returns 0 or pthread_create()'s error. [control-thread] */
+ * so that they go to the control thread (the main thread of audiobus's
+ * nodes) and end its wait at once instead of at its next turn. A program
+ * such a thread starts inherits the blocked signals: unblock them in it
+ * (posix_spawnattr_setsigmask; ab_signal_install() does). The caller's
+ * signal mask is unchanged on return. Returns 0 or pthread_create()'s
+ * error. [control-thread] */
 AB_EXPORT int ab_signal_thread_create(pthread_t *thread, void *(*start)(void *), void *arg);
 
 #ifdef __cplusplus
