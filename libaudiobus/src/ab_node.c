@@ -102,7 +102,10 @@ ab_node_t *ab_node_new(void *zmq_ctx, const char *broker_endpoint, const ab_ctl_
     }
     self->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (self->wake_fd < 0) {
-        snprintf(error, error_len, "cannot create the control thread's wake-up: %s", strerror(errno));
+        snprintf(error, error_len,
+                 "cannot create the control thread's wake-up (an eventfd): %s; the process is out of file "
+                 "descriptors or memory: raise `ulimit -n`, or free memory",
+                 strerror(errno));
         zmq_close(self->dealer);
         free(self);
         return NULL;

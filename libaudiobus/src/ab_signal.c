@@ -32,6 +32,14 @@ static void s_handler(int signo, siginfo_t *info, void *context)
     }
 }
 
+/* The signals that ask for a stop. */
+static void s_stop_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+}
+
 void ab_signal_install(void)
 {
     struct sigaction sa;
@@ -46,9 +54,7 @@ void ab_signal_install(void)
     /* A process started from a thread of ab_signal_thread_create() inherits
      * its blocked stop signals across exec: take them again. */
     sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
+    s_stop_signals(&stop_signals);
     pthread_sigmask(SIG_UNBLOCK, &stop_signals, NULL);
 }
 
@@ -65,9 +71,7 @@ void ab_signal_request_stop(void)
 int ab_signal_thread_create(pthread_t *thread, void *(*start)(void *), void *arg)
 {
     sigset_t stop_signals, old;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
+    s_stop_signals(&stop_signals);
     pthread_sigmask(SIG_BLOCK, &stop_signals, &old); /* a new thread inherits its creator's mask */
     int rc = pthread_create(thread, NULL, start, arg);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
