@@ -286,6 +286,44 @@ int main(void)
     CHECK(log.n_delivered == 7 && log.delivered[6] == 20, "15..20 delivered after the loss (%d)", log.n_delivered);
     ab_repair_destroy(&r);
 
+    /* An answer can overtake the replay before it: the data it describes
+     * travels in the receiver's queue, the answer beside it. Here the replay
+     * of 1..19 follows block 20; a later answer (a catch-up) says the
+     * broker's history has moved on to 21. Nothing is given up while that
+     * replay may still come, and what it brings is delivered. */
+    r = s_new(&log, 64);
+    s_push(r, 0, 0);
+    s_push(r, 20, 0);
+    ab_repair_replaying(r, 1, 19, 1, 20, 1 * MS);
+    ab_repair_replaying(r, 1, 22, 21, 22, 2 * MS);
+    ab_repair_tick(r, 3 * MS);
+    CHECK(log.n_lost == 0, "nothing given up while the replay of 1..19 is on its way (%d losses)", log.n_lost);
+    for (uint64_t seq = 1; seq < 20; seq++)
+        s_push(r, seq, 4 * MS);
+    for (uint64_t seq = 21; seq <= 23; seq++)
+        s_push(r, seq, 5 * MS);
+    s_expect_order(&log, 0, 24, "the overtaken replay fills the hole");
+    CHECK(log.n_lost == 0, "nothing lost, %d losses", log.n_lost);
+    ab_repair_destroy(&r);
+
+    /* The same, but the replay was dropped on the way: once a block after
+     * the last answered replay has come, what is gone is given up. */
+    r = s_new(&log, 64);
+    s_push(r, 0, 0);
+    s_push(r, 20, 0);
+    ab_repair_replaying(r, 1, 19, 1, 20, 1 * MS);
+    ab_repair_replaying(r, 1, 22, 21, 22, 2 * MS);
+    s_push(r, 21, 3 * MS);
+    s_push(r, 22, 3 * MS);
+    CHECK(log.n_lost == 0, "block 22 is before the replays: still waiting (%d losses)", log.n_lost);
+    s_push(r, 23, 4 * MS);
+    CHECK(log.n_lost == 1 && log.lost_from == 1 && log.lost_to == 19,
+          "once block 23 has come, 1..19 are lost: %d, %" PRIu64 "..%" PRIu64, log.n_lost, log.lost_from,
+          log.lost_to);
+    CHECK(log.n_delivered == 5 && log.delivered[0] == 0 && log.delivered[1] == 20 && log.delivered[4] == 23,
+          "0, then 20..23 delivered (%d)", log.n_delivered);
+    ab_repair_destroy(&r);
+
     /* A hole older than the window is given up to make room. */
     r = s_new(&log, 8);
     s_push(r, 0, 0);

@@ -39,6 +39,11 @@ struct ab_repair {
     uint64_t expected_at_request; /* expected when the request went out */
     int64_t retry_interval;     /* doubles while repeated requests bring nothing */
     bool receiver_behind;       /* no requests meanwhile */
+    /* Blocks [in_flight_from, in_flight_to] of answered replays may still
+     * be on their way: they follow block in_flight_after in the receiver's
+     * queue (the union over the answers since the last one passed). */
+    bool in_flight;
+    uint64_t in_flight_from, in_flight_to, in_flight_after;
     bool catch_up_due;          /* a tail probe waits for the receiver to catch up */
 
     bool backlog_waiting;
@@ -252,16 +257,46 @@ static void s_retry(ab_repair_t *self, int64_t now)
     s_request(self, now);
 }
 
+/* Can a replay the broker has answered for still bring a block of [from, to]?
+ * Its blocks are queued right behind block in_flight_after: once a later
+ * block has come, they have come too, or were dropped on the way. */
+static bool s_replay_may_bring(ab_repair_t *self, uint64_t from, uint64_t to)
+{
+    if (self->in_flight && self->highest_seen > self->in_flight_after)
+        self->in_flight = false;
+    return self->in_flight && self->in_flight_from <= to && self->in_flight_to >= from;
+}
+
 /* What the broker said is gone: give it up once the frame range is known
  * (the first block still to be had is here), or at once when nothing
- * between is left to wait for. */
+ * between is left to wait for. Not while an earlier replay may still bring
+ * some of it: an answer travels beside the data, not behind it, so it can
+ * say a block is gone from the broker's history while the broker's earlier
+ * copy of it is still queued to the receiver. */
 static void s_apply_lost_below(ab_repair_t *self)
 {
     if (!self->waiting || !self->held || self->lost_below <= self->expected)
         return;
     uint64_t lowest = s_lowest_held(self);
-    if (lowest <= self->lost_below)
+    if (lowest <= self->lost_below && !s_replay_may_bring(self, self->expected, lowest - 1))
         s_give_up(self, lowest - 1);
+}
+
+/* Note what an answered replay will bring, and after which block. */
+static void s_note_in_flight(ab_repair_t *self, uint64_t from_seq, uint64_t to_seq, uint64_t live_seq)
+{
+    if (!live_seq || from_seq > to_seq || live_seq < self->highest_seen)
+        return; /* nothing comes, nothing is known of where, or it has passed */
+    if (s_replay_may_bring(self, 0, UINT64_MAX)) {
+        self->in_flight_from = from_seq < self->in_flight_from ? from_seq : self->in_flight_from;
+        self->in_flight_to = to_seq > self->in_flight_to ? to_seq : self->in_flight_to;
+        self->in_flight_after = live_seq > self->in_flight_after ? live_seq : self->in_flight_after;
+    } else {
+        self->in_flight = true;
+        self->in_flight_from = from_seq;
+        self->in_flight_to = to_seq;
+        self->in_flight_after = live_seq;
+    }
 }
 
 void ab_repair_push(ab_repair_t *self, const ab_block_t *block, int64_t now_ns)
@@ -275,6 +310,7 @@ void ab_repair_push(ab_repair_t *self, const ab_block_t *block, int64_t now_ns)
         self->requested_from = self->requested_to = 0;
         self->answered = false;
         self->answer_live_seq = 0;
+        self->in_flight = false;
         self->catch_up_due = false;
         self->retry_interval = self->retry_ns;
     }
@@ -367,6 +403,8 @@ void ab_repair_replaying(ab_repair_t *self, uint64_t from_seq, uint64_t to_seq, 
         }
         s_drain(self);
     }
+    /* The broker replays from first_seq at the lowest (the rest it asks the publisher for). */
+    s_note_in_flight(self, from_seq > first_seq ? from_seq : first_seq, to_seq, live_seq);
     if (first_seq > self->lost_below)
         self->lost_below = first_seq; /* below it nobody holds anything any more */
     s_apply_lost_below(self);

@@ -67,6 +67,7 @@ struct ab_subscriber {
     void *sub;
     void *replay_dealer;
     uint64_t session; /* the session whose link and replay topics are subscribed */
+    uint64_t previous_session; /* whose replay topic is still subscribed too (see s_follow_session) */
     uint64_t links_seen; /* the node's link confirmations already acted on */
     int64_t answers_until_ns; /* replay answers are watched for until then */
     int rcvtimeo_ms;          /* the SUB socket's receive timeout as set */
@@ -176,7 +177,13 @@ void ab_subscriber_destroy(ab_subscriber_t **self_p)
 
 /* Subscribe to "$link/<session>" for the node's current session: after the
  * node registers again (a restarted broker), the new broker learns from it
- * that this node's subscriptions are in force. */
+ * that this node's subscriptions are in force.
+ *
+ * The old session's replay topic stays subscribed until the next change: a
+ * replay asked for under it just before the node registered again may still
+ * be queued on the SUB socket, and a SUB socket drops queued messages whose
+ * topic it no longer subscribes to (such a drop split a network cut's hole
+ * in two: blocks the broker had replayed were given up). */
 static void s_follow_session(ab_subscriber_t *self)
 {
     uint64_t session = ab_node_session(self->node);
@@ -186,9 +193,12 @@ static void s_follow_session(ab_subscriber_t *self)
     if (self->session) {
         snprintf(topic, sizeof topic, "$link/%" PRIu64, self->session);
         zmq_setsockopt(self->sub, ZMQ_UNSUBSCRIBE, topic, strlen(topic));
-        snprintf(topic, sizeof topic, "$replay/%" PRIu64, self->session);
+    }
+    if (self->previous_session) {
+        snprintf(topic, sizeof topic, "$replay/%" PRIu64, self->previous_session);
         zmq_setsockopt(self->sub, ZMQ_UNSUBSCRIBE, topic, strlen(topic) + 1);
     }
+    self->previous_session = self->session;
     /* The replay topic first: in force once the link is confirmed. */
     snprintf(topic, sizeof topic, "$replay/%" PRIu64, session);
     zmq_setsockopt(self->sub, ZMQ_SUBSCRIBE, topic, strlen(topic) + 1);
@@ -217,7 +227,7 @@ int ab_subscriber_open(ab_subscriber_t *self, char *error, size_t error_len)
         size_t topic_len = ab_topic_for_stream(self->streams[i].name, topic);
         zmq_setsockopt(self->sub, ZMQ_SUBSCRIBE, topic, topic_len);
     }
-    self->session = 0;
+    self->session = self->previous_session = 0;
     self->emptied_ns = ab_clock_mono_ns();
     self->rcvtimeo_ms = -1; /* ZeroMQ's default: wait for ever */
     s_follow_session(self);
