@@ -124,7 +124,7 @@ void bench_results_collect(const bench_config_t *config, const char *dir, const 
 /* CPU time (utime + stime) of a process (tid 0) or of one of its threads,
  * in clock ticks; -1 when it cannot be read. (bench_proc.c) */
 long long bench_proc_cpu_ticks(pid_t pid, pid_t tid);
-/* VmRSS of a process in kB; -1 when it cannot be read. */
+/* Resident memory of a process in kB (VmRSS); -1 when it cannot be read. */
 double bench_proc_rss_kb(pid_t pid);
 /* Ticks as % of one core over seconds. */
 double bench_proc_cpu_percent(long long ticks, double seconds);

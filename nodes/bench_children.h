@@ -19,6 +19,7 @@ typedef struct {
     bench_child_t nodes[BENCH_MAX_NODES];
     uint32_t n;
     bool measuring; /* bench_children_mark_start() ran: CPU figures mean something */
+    int64_t memory_sampled_ns; /* when bench_children_poll() last sampled memory */
 } bench_children_t;
 
 /* Start exe with argv as a node (its stdout goes to our stderr). Returns
@@ -30,8 +31,9 @@ bench_child_t *bench_children_start(bench_children_t *self, const char *role, co
  * it (a run that failed while starting) no node's CPU is reported. */
 void bench_children_mark_start(bench_children_t *self);
 
-/* Sample every running node's memory, reap those that exited (noting their
- * CPU from wait4). Sleeps up to ms first. */
+/* Reap the nodes that exited (noting their CPU from wait4), and sample
+ * every running node's memory if the last sample is 0.5 s old. Sleeps up
+ * to ms first. */
 void bench_children_poll(bench_children_t *self, int ms);
 
 /* Wait up to seconds for every node but the services (n_services of them,

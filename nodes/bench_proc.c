@@ -30,17 +30,19 @@ long long bench_proc_cpu_ticks(pid_t pid, pid_t tid)
 
 double bench_proc_rss_kb(pid_t pid)
 {
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    /* statm, not status: the kernel fills status's forty-odd fields on
+     * every read, and bench reads this for every node while it measures. */
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
     FILE *f = fopen(path, "r");
     if (!f)
         return -1;
-    double kb = -1;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %lf", &kb) == 1)
-            break;
+    unsigned long long size_pages, resident_pages;
+    int fields = fscanf(f, "%llu %llu", &size_pages, &resident_pages);
     fclose(f);
-    return kb;
+    if (fields != 2)
+        return -1;
+    return (double)resident_pages * (double)sysconf(_SC_PAGESIZE) / 1024.0;
 }
 
 double bench_proc_cpu_percent(long long ticks, double seconds)
