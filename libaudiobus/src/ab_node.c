@@ -204,16 +204,21 @@ void ab_node_wake(ab_node_t *self)
 }
 
 /* Receive and handle every message waiting, after waiting up to timeout_ms
- * for the first or for ab_node_wake(). Returns the number handled. */
+ * for the first, for ab_node_wake() or for a stop (ab_signal_stop_fd()).
+ * Returns the number handled. */
 static int s_receive(ab_node_t *self, int timeout_ms)
 {
-    zmq_pollitem_t items[] = {{self->dealer, 0, ZMQ_POLLIN, 0}, {NULL, self->wake_fd, ZMQ_POLLIN, 0}};
-    if (zmq_poll(items, 2, timeout_ms) <= 0)
+    int stop_fd = ab_signal_stop_fd();
+    zmq_pollitem_t items[] = {{self->dealer, 0, ZMQ_POLLIN, 0},
+                              {NULL, self->wake_fd, ZMQ_POLLIN, 0},
+                              {NULL, stop_fd, ZMQ_POLLIN, 0}};
+    if (zmq_poll(items, stop_fd >= 0 ? 3 : 2, timeout_ms) <= 0)
         return 0;
-    if (items[1].revents & ZMQ_POLLIN) {
-        uint64_t wakes;
+    uint64_t wakes;
+    if (items[1].revents & ZMQ_POLLIN)
         (void)!read(self->wake_fd, &wakes, sizeof wakes); /* resets the count */
-    }
+    if (stop_fd >= 0 && (items[2].revents & ZMQ_POLLIN))
+        (void)!read(stop_fd, &wakes, sizeof wakes); /* the caller sees ab_signal_stop_requested() */
     int handled = 0;
     for (;;) {
         zmq_msg_t frame;

@@ -3,7 +3,9 @@
 
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "audiobus/ab_clock.h"
@@ -12,6 +14,16 @@ static atomic_int s_stop_count;
 static atomic_bool s_stop_requested;
 static pid_t s_parent; /* the parent process at install time */
 static atomic_llong s_parent_signal_ns; /* when the parent's first stop signal came, 0: none */
+static atomic_int s_stop_fd = -1; /* an eventfd written on a stop (see ab_signal_stop_fd()); never closed */
+
+/* Wake whoever waits on the stop fd. Async-signal-safe. */
+static void s_wake_waiters(void)
+{
+    int fd = atomic_load(&s_stop_fd);
+    uint64_t one = 1;
+    if (fd >= 0)
+        (void)!write(fd, &one, sizeof one);
+}
 
 static void s_handler(int signo, siginfo_t *info, void *context)
 {
@@ -30,6 +42,7 @@ static void s_handler(int signo, siginfo_t *info, void *context)
         (void)!write(2, msg, sizeof msg - 1);
         _exit(130);
     }
+    s_wake_waiters(); /* the signal may have landed on a thread that does not wait for it */
 }
 
 /* The signals that ask for a stop. */
@@ -51,6 +64,8 @@ void ab_signal_install(void)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    if (atomic_load(&s_stop_fd) < 0)
+        atomic_store(&s_stop_fd, eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)); /* -1 when out of fds: waits end at their timeout */
     /* A process started from a thread of ab_signal_thread_create() inherits
      * its blocked stop signals across exec: take them again. */
     sigset_t stop_signals;
@@ -66,6 +81,12 @@ bool ab_signal_stop_requested(void)
 void ab_signal_request_stop(void)
 {
     atomic_store(&s_stop_requested, true); /* not a signal: a later SIGINT still drains cleanly */
+    s_wake_waiters();
+}
+
+int ab_signal_stop_fd(void)
+{
+    return atomic_load(&s_stop_fd);
 }
 
 int ab_signal_thread_create(pthread_t *thread, void *(*start)(void *), void *arg)

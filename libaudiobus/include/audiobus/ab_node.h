@@ -46,7 +46,8 @@ AB_EXPORT int ab_node_register(ab_node_t *self, int timeout_ms);
 AB_EXPORT int ab_node_register_or_explain(ab_node_t *self, const char *kind, int timeout_ms);
 
 /* Handle control messages for up to timeout_ms (less when a heartbeat is
- * due first or ab_node_wake() is called) and send a heartbeat when
+ * due first, ab_node_wake() is called or a stop is requested, see
+ * ab_signal_stop_fd()) and send a heartbeat when
  * one is due (its counters from the stats function). When the broker has
  * been silent for 3 heartbeat intervals, or says it no longer knows the
  * node, the node offers hello again every interval until a broker answers

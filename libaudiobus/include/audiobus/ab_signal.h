@@ -26,6 +26,14 @@ AB_EXPORT bool ab_signal_stop_requested(void);
 /* Ask for the same clean shutdown a signal would. [any-thread] */
 AB_EXPORT void ab_signal_request_stop(void);
 
+/* A file descriptor (an eventfd) that becomes readable when a stop is
+ * requested, by a signal on any thread or by ab_signal_request_stop(): add
+ * it to a poll() to end a wait at once. A thread that wakes on it reads 8
+ * bytes from it to reset it (then checks ab_signal_stop_requested()). It
+ * stays open for the life of the process. -1 before ab_signal_install(),
+ * or when no descriptor was left then. [any-thread] */
+AB_EXPORT int ab_signal_stop_fd(void);
+
 /* pthread_create() for a node's data or processing thread: the thread
  * (and any it starts, e.g. a plugin's) does not take SIGINT or SIGTERM,
  * so that they go to the control thread (the main thread of audiobus's
