@@ -114,6 +114,7 @@ typedef struct {
     /* receive thread state: blocks the processing queue refused, as one gap */
     bool drop_pending;
     uint64_t drop_frame0, drop_end;
+    ab_log_limiter_t loss_limiter; /* lines about audio lost for good */
 } s_input_t;
 
 struct ab_processor {
@@ -892,9 +893,14 @@ static void s_repair_lost(void *user, uint64_t from_seq, uint64_t to_seq, uint64
     s_input_t *input = user;
     ab_processor_t *self = input->processor;
     atomic_fetch_add(&self->gaps, to_seq - from_seq + 1);
-    ab_log_warn("stream %s: blocks %" PRIu64 "..%" PRIu64 " are lost for good: frames %" PRIu64 "..%" PRIu64
-                " (%" PRIu64 " frames) missing",
-                input->stream, from_seq, to_seq, frame0, frame0 + frames, frames);
+    /* One line a second at most: a host that falls behind can lose one
+     * block in every few, and a line for each would add to the load that
+     * loses them. The plugin hears every gap, and the exit report and the
+     * heartbeats count every block lost. */
+    ab_log_limited(&input->loss_limiter, 1000, AB_LOG_WARN,
+                   "stream %s: blocks %" PRIu64 "..%" PRIu64 " are lost for good: frames %" PRIu64 "..%" PRIu64
+                   " (%" PRIu64 " frames) missing",
+                   input->stream, from_seq, to_seq, frame0, frame0 + frames, frames);
     /* Behind frames held as dropped (they follow them: every block since
      * was dropped too), so that the plugin hears the gaps in order. */
     if (frames && (input->drop_pending || !s_queue_gap(input, frame0, frames)))
