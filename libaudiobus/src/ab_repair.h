@@ -50,7 +50,10 @@ void ab_repair_push(ab_repair_t *self, const ab_block_t *block, int64_t now_ns);
 
 /* The broker answered a request: it replays [from_seq, to_seq] right
  * after block live_seq in the receiver's queue (0: unknown); nothing below
- * first_seq can be had any more (0: unknown). */
+ * first_seq can be had any more (0: unknown). What is below first_seq is
+ * given up once no replay answered before may still bring it (a block
+ * after the replay's live_seq has come): an answer can overtake the data
+ * of an earlier one. */
 void ab_repair_replaying(ab_repair_t *self, uint64_t from_seq, uint64_t to_seq, uint64_t first_seq,
                          uint64_t live_seq, int64_t now_ns);
 
