@@ -324,6 +324,27 @@ int main(void)
           "0, then 20..23 delivered (%d)", log.n_delivered);
     ab_repair_destroy(&r);
 
+    /* The same on a stream that ends there: no later block comes to show
+     * that the replay has passed, and a second without any block says
+     * nothing more is on its way (the give-up time is 1 s here too, so
+     * the repair's give_up_ms is raised to tell the two apart). */
+    {
+        memset(&log, 0, sizeof log);
+        ab_repair_callbacks_t cb = {s_deliver, s_lost, s_request, &log};
+        r = ab_repair_new(&cb, 64, 12000, 100);
+        s_push(r, 0, 0);
+        s_push(r, 20, 0);
+        ab_repair_replaying(r, 1, 19, 1, 20, 1 * MS);
+        ab_repair_replaying(r, 1, 20, 21, 20, 2 * MS);
+        ab_repair_tick(r, 900 * MS);
+        CHECK(log.n_lost == 0, "still waiting for the replay 0.9 s after the last block (%d losses)", log.n_lost);
+        ab_repair_tick(r, 1001 * MS);
+        CHECK(log.n_lost == 1 && log.lost_from == 1 && log.lost_to == 19,
+              "a second of quiet: 1..19 lost, not at the 12 s give-up: %d, %" PRIu64 "..%" PRIu64, log.n_lost,
+              log.lost_from, log.lost_to);
+        ab_repair_destroy(&r);
+    }
+
     /* A hole older than the window is given up to make room. */
     r = s_new(&log, 8);
     s_push(r, 0, 0);

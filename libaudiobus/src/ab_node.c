@@ -208,17 +208,17 @@ void ab_node_wake(ab_node_t *self)
  * Returns the number handled. */
 static int s_receive(ab_node_t *self, int timeout_ms)
 {
-    int stop_fd = ab_signal_stop_fd();
+    /* The stop fd stays readable once a stop came: waited on only before. */
+    int stop_fd = ab_signal_stop_requested() ? -1 : ab_signal_stop_fd();
     zmq_pollitem_t items[] = {{self->dealer, 0, ZMQ_POLLIN, 0},
                               {NULL, self->wake_fd, ZMQ_POLLIN, 0},
                               {NULL, stop_fd, ZMQ_POLLIN, 0}};
     if (zmq_poll(items, stop_fd >= 0 ? 3 : 2, timeout_ms) <= 0)
         return 0;
-    uint64_t wakes;
-    if (items[1].revents & ZMQ_POLLIN)
+    if (items[1].revents & ZMQ_POLLIN) {
+        uint64_t wakes;
         (void)!read(self->wake_fd, &wakes, sizeof wakes); /* resets the count */
-    if (stop_fd >= 0 && (items[2].revents & ZMQ_POLLIN))
-        (void)!read(stop_fd, &wakes, sizeof wakes); /* the caller sees ab_signal_stop_requested() */
+    }
     int handled = 0;
     for (;;) {
         zmq_msg_t frame;

@@ -259,10 +259,13 @@ static void s_retry(ab_repair_t *self, int64_t now)
 
 /* Can a replay the broker has answered for still bring a block of [from, to]?
  * Its blocks are queued right behind block in_flight_after: once a later
- * block has come, they have come too, or were dropped on the way. */
-static bool s_replay_may_bring(ab_repair_t *self, uint64_t from, uint64_t to)
+ * block has come, they have come too, or were dropped on the way; when no
+ * block has come for AB_REPAIR_QUIET_NS, nothing is on its way (a stream
+ * that ended or paused). (Blocks the broker asked the publisher for come
+ * later, on the live topic: this does not wait for them.) */
+static bool s_replay_may_bring(ab_repair_t *self, uint64_t from, uint64_t to, int64_t now)
 {
-    if (self->in_flight && self->highest_seen > self->in_flight_after)
+    if (self->in_flight && (self->highest_seen > self->in_flight_after || now - self->last_push >= AB_REPAIR_QUIET_NS))
         self->in_flight = false;
     return self->in_flight && self->in_flight_from <= to && self->in_flight_to >= from;
 }
@@ -273,21 +276,21 @@ static bool s_replay_may_bring(ab_repair_t *self, uint64_t from, uint64_t to)
  * some of it: an answer travels beside the data, not behind it, so it can
  * say a block is gone from the broker's history while the broker's earlier
  * copy of it is still queued to the receiver. */
-static void s_apply_lost_below(ab_repair_t *self)
+static void s_apply_lost_below(ab_repair_t *self, int64_t now)
 {
     if (!self->waiting || !self->held || self->lost_below <= self->expected)
         return;
     uint64_t lowest = s_lowest_held(self);
-    if (lowest <= self->lost_below && !s_replay_may_bring(self, self->expected, lowest - 1))
+    if (lowest <= self->lost_below && !s_replay_may_bring(self, self->expected, lowest - 1, now))
         s_give_up(self, lowest - 1);
 }
 
 /* Note what an answered replay will bring, and after which block. */
-static void s_note_in_flight(ab_repair_t *self, uint64_t from_seq, uint64_t to_seq, uint64_t live_seq)
+static void s_note_in_flight(ab_repair_t *self, uint64_t from_seq, uint64_t to_seq, uint64_t live_seq, int64_t now)
 {
     if (!live_seq || from_seq > to_seq || live_seq < self->highest_seen)
         return; /* nothing comes, nothing is known of where, or it has passed */
-    if (s_replay_may_bring(self, 0, UINT64_MAX)) {
+    if (s_replay_may_bring(self, 0, UINT64_MAX, now)) {
         self->in_flight_from = from_seq < self->in_flight_from ? from_seq : self->in_flight_from;
         self->in_flight_to = to_seq > self->in_flight_to ? to_seq : self->in_flight_to;
         self->in_flight_after = live_seq > self->in_flight_after ? live_seq : self->in_flight_after;
@@ -354,7 +357,7 @@ void ab_repair_push(ab_repair_t *self, const ab_block_t *block, int64_t now_ns)
         s_deliver(self, block);
         self->expected++;
         s_drain(self);
-        s_apply_lost_below(self);
+        s_apply_lost_below(self, now_ns);
         return;
     }
     /* Ahead of a hole: make room if the hole is older than the window. */
@@ -377,7 +380,7 @@ void ab_repair_push(ab_repair_t *self, const ab_block_t *block, int64_t now_ns)
         else
             self->requested_to = self->expected ? self->expected - 1 : 0; /* asked for once caught up */
     }
-    s_apply_lost_below(self);
+    s_apply_lost_below(self, now_ns);
 }
 
 void ab_repair_replaying(ab_repair_t *self, uint64_t from_seq, uint64_t to_seq, uint64_t first_seq,
@@ -404,10 +407,10 @@ void ab_repair_replaying(ab_repair_t *self, uint64_t from_seq, uint64_t to_seq, 
         s_drain(self);
     }
     /* The broker replays from first_seq at the lowest (the rest it asks the publisher for). */
-    s_note_in_flight(self, from_seq > first_seq ? from_seq : first_seq, to_seq, live_seq);
+    s_note_in_flight(self, from_seq > first_seq ? from_seq : first_seq, to_seq, live_seq, now_ns);
     if (first_seq > self->lost_below)
         self->lost_below = first_seq; /* below it nobody holds anything any more */
-    s_apply_lost_below(self);
+    s_apply_lost_below(self, now_ns);
 }
 
 void ab_repair_tick(ab_repair_t *self, int64_t now_ns)
@@ -421,7 +424,7 @@ void ab_repair_tick(ab_repair_t *self, int64_t now_ns)
             s_drain(self);
         }
     }
-    s_apply_lost_below(self);
+    s_apply_lost_below(self, now_ns);
     if (!self->waiting || !self->held)
         return;
     if (now_ns - self->waiting_since > self->give_up_ns || self->held * 4 >= self->capacity * 3) {

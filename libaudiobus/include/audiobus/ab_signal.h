@@ -27,11 +27,12 @@ AB_EXPORT bool ab_signal_stop_requested(void);
 AB_EXPORT void ab_signal_request_stop(void);
 
 /* A file descriptor (an eventfd) that becomes readable when a stop is
- * requested, by a signal on any thread or by ab_signal_request_stop(): add
- * it to a poll() to end a wait at once. A thread that wakes on it reads 8
- * bytes from it to reset it (then checks ab_signal_stop_requested()). It
- * stays open for the life of the process. -1 before ab_signal_install(),
- * or when no descriptor was left then. [any-thread] */
+ * requested, by a signal on any thread or by ab_signal_request_stop(), and
+ * stays readable: add it to a poll() (for POLLIN) while
+ * ab_signal_stop_requested() is false, to end a wait at once. Do not read
+ * it: every waiter of the process shares it. It stays open for the life of
+ * the process. -1 before ab_signal_install(), or when no descriptor was
+ * left then. [any-thread] */
 AB_EXPORT int ab_signal_stop_fd(void);
 
 /* pthread_create() for a node's data or processing thread: the thread
