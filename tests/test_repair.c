@@ -62,11 +62,18 @@ static ab_block_t s_block(uint64_t seq, uint64_t epoch)
     return b;
 }
 
-static ab_repair_t *s_new(s_log_t *log, size_t window)
+/* A repair logging into log (cleared), retrying every 100 ms, giving a hole
+ * up after give_up_ms. */
+static ab_repair_t *s_new_giving_up(s_log_t *log, size_t window, int give_up_ms)
 {
     memset(log, 0, sizeof *log);
     ab_repair_callbacks_t cb = {s_deliver, s_lost, s_request, log};
-    return ab_repair_new(&cb, window, 1000, 100);
+    return ab_repair_new(&cb, window, give_up_ms, 100);
+}
+
+static ab_repair_t *s_new(s_log_t *log, size_t window)
+{
+    return s_new_giving_up(log, window, 1000);
 }
 
 static void s_push(ab_repair_t *r, uint64_t seq, int64_t now)
@@ -164,9 +171,7 @@ int main(void)
 
     /* The interval stops doubling at 2 s. */
     {
-        memset(&log, 0, sizeof log);
-        ab_repair_callbacks_t cb = {s_deliver, s_lost, s_request, &log};
-        r = ab_repair_new(&cb, 64, 60000, 100);
+        r = s_new_giving_up(&log, 64, 60000);
         s_push(r, 0, 0);
         s_push(r, 2, 0);
         int64_t previous = 0, gap = 0;
@@ -329,9 +334,7 @@ int main(void)
      * nothing more is on its way (the give-up time is 1 s here too, so
      * the repair's give_up_ms is raised to tell the two apart). */
     {
-        memset(&log, 0, sizeof log);
-        ab_repair_callbacks_t cb = {s_deliver, s_lost, s_request, &log};
-        r = ab_repair_new(&cb, 64, 12000, 100);
+        r = s_new_giving_up(&log, 64, 12000);
         s_push(r, 0, 0);
         s_push(r, 20, 0);
         ab_repair_replaying(r, 1, 19, 1, 20, 1 * MS);
