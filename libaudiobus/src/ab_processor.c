@@ -563,7 +563,11 @@ ab_processor_t *ab_processor_new(void *zmq_ctx, const ab_processor_config_t *con
     size_t queue = config->queue_bytes ? config->queue_bytes : (16u << 20);
     if (self->inline_processing)
         queue = 4096; /* not used: blocks go to the plugin, not into a queue */
-    self->in_ring = ab_ring_new(queue);
+    /* The queue's writer is the receive thread, not an audio thread: its
+     * pages are committed as the queue first reaches them. A plugin that
+     * keeps up runs on the receive thread and never uses the queue, which
+     * then costs no resident memory (see ab_ring_new_untouched()). */
+    self->in_ring = ab_ring_new_untouched(queue);
     self->out_ring = ab_ring_new(AB_HOST_OUT_QUEUE);
     self->log_ring = ab_ring_new(AB_HOST_LOG_QUEUE * sizeof(s_log_record_t));
     self->raw = malloc(AB_BLOCK_MAX_SAMPLE_BYTES);

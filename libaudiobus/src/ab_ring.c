@@ -2,6 +2,7 @@
 #include "audiobus/ab_ring.h"
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,7 +22,7 @@ struct ab_ring {
     uint64_t start_position;
 };
 
-ab_ring_t *ab_ring_new_at(size_t min_capacity, uint64_t start_position)
+static ab_ring_t *s_ring_new(size_t min_capacity, uint64_t start_position, bool touch)
 {
     if (min_capacity == 0 || min_capacity > ((size_t)1 << 40))
         return NULL;
@@ -38,7 +39,8 @@ ab_ring_t *ab_ring_new_at(size_t min_capacity, uint64_t start_position)
         return NULL;
     }
     /* Touch every page now so the audio thread never takes a page fault. */
-    memset(self->data, 0, capacity);
+    if (touch)
+        memset(self->data, 0, capacity);
     self->capacity = capacity;
     self->mask = capacity - 1;
     self->start_position = start_position;
@@ -47,9 +49,19 @@ ab_ring_t *ab_ring_new_at(size_t min_capacity, uint64_t start_position)
     return self;
 }
 
+ab_ring_t *ab_ring_new_at(size_t min_capacity, uint64_t start_position)
+{
+    return s_ring_new(min_capacity, start_position, true);
+}
+
 ab_ring_t *ab_ring_new(size_t min_capacity)
 {
-    return ab_ring_new_at(min_capacity, 0);
+    return s_ring_new(min_capacity, 0, true);
+}
+
+ab_ring_t *ab_ring_new_untouched(size_t min_capacity)
+{
+    return s_ring_new(min_capacity, 0, false);
 }
 
 void ab_ring_destroy(ab_ring_t **self_p)

@@ -5,7 +5,7 @@
  * with acquire loads (C11 <stdatomic.h>), so exactly one producer thread and
  * one consumer thread may use a ring at the same time without locks. No
  * function here allocates, locks or blocks after ab_ring_new(): the producer
- * side is safe in a PortAudio callback.
+ * side is safe in a PortAudio callback (not so for ab_ring_new_untouched()).
  *
  * Two ways to use it:
  *  - copy helpers: ab_ring_write() / ab_ring_read() / ab_ring_peek();
@@ -44,6 +44,17 @@ AB_EXPORT ab_ring_t *ab_ring_new(size_t min_capacity);
  * near 2^64 to exercise counter wrap). Otherwise as ab_ring_new().
  * [control-thread] */
 AB_EXPORT ab_ring_t *ab_ring_new_at(size_t min_capacity, uint64_t start_position);
+
+/* Create a ring as ab_ring_new() does, but leave its memory untouched:
+ * each page is committed when the producer first writes to it, with one
+ * page fault on the producer's thread, once in the ring's life. For a ring
+ * that is mostly shallow or unused (a queue kept for a consumer that falls
+ * behind) whose producer is not a real-time thread: resident memory then
+ * follows what the ring has really held. A large memory that was touched
+ * once and is never used again is not free: on the 2-vCPU test machine the
+ * kernel's memory monitor took longer over it and the delivery tail of
+ * every process grew (BENCHMARKS.md, 2026-12-07). [control-thread] */
+AB_EXPORT ab_ring_t *ab_ring_new_untouched(size_t min_capacity);
 
 /* Destroy a ring and NULL the caller's pointer; NULL-safe, safe twice.
  * Neither side may be using it. [control-thread] */
