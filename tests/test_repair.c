@@ -421,6 +421,41 @@ int main(void)
     CHECK(log.n_delivered == 8 && log.delivered[6] == 20 && log.delivered[7] == 21, "then 20 and 21 delivered");
     ab_repair_destroy(&r);
 
+    /* Holes filled from the top down and across the window's wrap: what
+     * is asked for again starts and ends at the right blocks (the lowest
+     * held one is found from a floor that a lower arrival moves down), and
+     * everything comes out once, in order. */
+    r = s_new(&log, 64);
+    s_push(r, 0, 0);
+    for (uint64_t seq = 10; seq <= 12; seq++)
+        s_push(r, seq, 1 * MS);
+    CHECK(log.n_requests == 1 && log.req_from == 1 && log.req_to == 9, "request 1..9, got %" PRIu64 "..%" PRIu64,
+          log.req_from, log.req_to);
+    s_push(r, 5, 2 * MS);
+    ab_repair_tick(r, 150 * MS);
+    CHECK(log.n_requests == 2 && log.req_from == 1 && log.req_to == 4,
+          "after 5 came, request 1..4, got %d: %" PRIu64 "..%" PRIu64, log.n_requests, log.req_from, log.req_to);
+    for (uint64_t seq = 3; seq >= 1; seq--)
+        s_push(r, seq, 160 * MS);
+    s_push(r, 4, 161 * MS);
+    for (uint64_t seq = 9; seq >= 6; seq--)
+        s_push(r, seq, 162 * MS);
+    for (uint64_t seq = 13; seq <= 70; seq++)
+        if (seq != 40)
+            s_push(r, seq, 163 * MS);
+    s_push(r, 40, 164 * MS);
+    s_expect_order(&log, 0, 71, "holes filled top down");
+    s_push(r, 200, 165 * MS); /* 71..136 fall out of the window at once */
+    CHECK(log.n_lost == 1 && log.lost_from == 71 && log.lost_to == 136, "lost 71..136, got %d: %" PRIu64 "..%" PRIu64,
+          log.n_lost, log.lost_from, log.lost_to);
+    for (uint64_t seq = 199; seq >= 137; seq--)
+        s_push(r, seq, 166 * MS);
+    CHECK(log.n_delivered == 71 + 64 && log.n_lost == 1, "delivered %d, losses %d", log.n_delivered, log.n_lost);
+    for (int i = 71; i < log.n_delivered; i++)
+        CHECK(log.delivered[i] == 137 + (uint64_t)(i - 71), "delivery %d is seq %" PRIu64, i, log.delivered[i]);
+    CHECK(ab_repair_pending(r) == 0, "nothing held, %zu", ab_repair_pending(r));
+    ab_repair_destroy(&r);
+
     printf("%s: %d failure(s)\n", s_failures ? "FAIL" : "ok", s_failures);
     return s_failures ? 1 : 0;
 }

@@ -16,6 +16,10 @@ struct ab_repair {
     s_slot_t *slots; /* held blocks, at seq % capacity; seq - expected < capacity */
     size_t capacity;
     size_t held;
+    /* No block below this is held (from expected on): where the search for
+     * the lowest held one starts, so that a hole of thousands of blocks is
+     * not walked again for every block that comes after it. */
+    uint64_t held_floor;
     int64_t give_up_ns, retry_ns;
 
     bool started;      /* expected is known */
@@ -115,6 +119,8 @@ static bool s_hold(ab_repair_t *self, const ab_block_t *block)
         memcpy(slot->buffer, block->samples, block->samples_len);
     slot->block.samples = slot->buffer;
     slot->used = true;
+    if (!self->held || block->seq < self->held_floor)
+        self->held_floor = block->seq;
     self->held++;
     return true;
 }
@@ -130,12 +136,16 @@ static void s_deliver(ab_repair_t *self, const ab_block_t *block)
     }
 }
 
-/* The lowest held seq above expected (held > 0). */
+/* The lowest held seq above expected (held > 0). Blocks only leave from
+ * the bottom and a lower one that comes moves the floor down, so the floor
+ * stays below every held block and each slot is walked past once. */
 static uint64_t s_lowest_held(ab_repair_t *self)
 {
-    for (uint64_t seq = self->expected;; seq++)
-        if (s_held(self, seq))
-            return seq;
+    uint64_t seq = self->held_floor > self->expected ? self->held_floor : self->expected;
+    while (!s_held(self, seq))
+        seq++;
+    self->held_floor = seq;
+    return seq;
 }
 
 /* Deliver held blocks from expected on while they are there. */
