@@ -53,7 +53,8 @@ AB_EXPORT ab_ring_t *ab_ring_new_at(size_t min_capacity, uint64_t start_position
  * follows what the ring has really held. A large memory that was touched
  * once and is never used again is not free: on the 2-vCPU test machine the
  * kernel's memory monitor took longer over it and the delivery tail of
- * every process grew (BENCHMARKS.md, 2026-12-07). [control-thread] */
+ * every process grew (BENCHMARKS.md, "Results (2026-12-07, night)").
+ * [control-thread] */
 AB_EXPORT ab_ring_t *ab_ring_new_untouched(size_t min_capacity);
 
 /* Destroy a ring and NULL the caller's pointer; NULL-safe, safe twice.
