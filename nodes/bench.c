@@ -130,13 +130,15 @@ double bench_offered_per_s(const bench_config_t *config)
 }
 
 /* Run the configured kinds, interleaved; returns how many runs completed
- * into runs (stops at the first that could not run). */
+ * into runs. A run cut off (its nodes did not finish in time, or one
+ * failed) is a result, counted with what it lost, and the runs go on;
+ * bench stops at the first run that could not start. */
 static size_t s_run_all(const bench_config_t *config, bench_run_t *runs, bool *all_ok)
 {
     size_t n = 0;
     *all_ok = true;
     for (uint32_t k = 0; k < config->runs && !ab_signal_stop_requested(); k++)
-        for (int kind = config->baseline ? 0 : 1; kind < 2; kind++) {
+        for (int kind = config->baseline ? 0 : 1; kind < 2 && !ab_signal_stop_requested(); kind++) {
             char error[1024] = "";
             bench_run_t *run = &runs[n];
             ab_log_info("run %u of %u: %s", k + 1, config->runs, kind == 0 ? "baseline" : "audiobus");
@@ -147,7 +149,9 @@ static size_t s_run_all(const bench_config_t *config, bench_run_t *runs, bool *a
                 fprintf(stderr, "audiobus bench: %s run %u: %s\n", kind == 0 ? "baseline" : "audiobus", k + 1,
                         error);
                 *all_ok = false;
-                return n;
+                if (rc != AB_ETIMEOUT || ab_signal_stop_requested())
+                    return n;
+                continue;
             }
             if (!run->ok || run->received != run->expected)
                 *all_ok = false;

@@ -98,7 +98,19 @@ static const char *s_transport(const bench_config_t *config)
 
 static void s_print_spread(const char *label, s_spread_t s)
 {
-    printf("  %-14s %10.1f  (%.1f..%.1f)\n", label, s.median, s.min, s.max);
+    if (s.n)
+        printf("  %-14s %10.1f  (%.1f..%.1f)\n", label, s.median, s.min, s.max);
+    else
+        printf("  %-14s %10s  (no run)\n", label, "-");
+}
+
+/* Are there runs of both kinds to compare? */
+static bool s_both_kinds(const bench_run_t *runs, size_t n_runs)
+{
+    bool seen[2] = {false, false};
+    for (size_t i = 0; i < n_runs; i++)
+        seen[runs[i].baseline] = true;
+    return seen[0] && seen[1];
 }
 
 /* The recorders' own figures over audiobus's runs: capture overruns, and
@@ -197,7 +209,9 @@ void bench_report_text(const bench_config_t *config, const bench_run_t *runs, si
             printf("  %-24.24s %18s %20s\n", who, cpu_text, rss_text);
         }
     }
-    if (config->baseline) {
+    if (config->baseline && !s_both_kinds(runs, n_runs))
+        printf("\nratio audiobus / baseline: none (no run of each kind to compare)\n");
+    else if (config->baseline) {
         printf("\nratio audiobus / baseline (medians): p50 %.2fx, p99 %.2fx, deliveries/s %.2fx\n",
                s_ratio(s_spread(runs, n_runs, false, s_p50).median, s_spread(runs, n_runs, true, s_p50).median),
                s_ratio(s_spread(runs, n_runs, false, s_p99).median, s_spread(runs, n_runs, true, s_p99).median),
@@ -294,7 +308,7 @@ void bench_report_json(const bench_config_t *config, const bench_run_t *runs, si
         "{s:o,s:b,s:o,s:o,s:o,s:o}", "config", s_config_json(config), "ok", ok, "runs", list,
         "audiobus", s_summary_json(runs, n_runs, false), "baseline",
         config->baseline ? s_summary_json(runs, n_runs, true) : json_null(), "ratios",
-        config->baseline
+        config->baseline && s_both_kinds(runs, n_runs)
             ? json_pack("{s:f,s:f,s:f}", "p50",
                         s_ratio(s_spread(runs, n_runs, false, s_p50).median,
                                 s_spread(runs, n_runs, true, s_p50).median),

@@ -7,6 +7,7 @@ import json
 import shutil
 import signal
 import subprocess
+import time
 
 import harness as h
 
@@ -219,6 +220,28 @@ h.check("killing it" not in stopped_out, "every node stopped when asked, none ha
         [line for line in stopped_out.splitlines() if "killing it" in line])
 h.check("exited with status" not in stopped_out, "every node exited 0",
         [line for line in stopped_out.splitlines() if "exited with status" in line])
+
+# Stopped during its first baseline run: the report has that run and no
+# audiobus run, and says there is nothing to compare rather than a ratio of 0.
+halted = h.Node(work, "bench-stopped-baseline", ["bench", "--processors", "1", "--duration", "60", "--runs", "1"],
+                new_session=True)
+
+
+def baseline_publishing():
+    out = subprocess.run(["pgrep", "-P", str(halted.pid), "-f", "baseline-node publisher"], capture_output=True,
+                         text=True).stdout
+    return out.strip() != ""
+
+
+h.check(h.wait_for(baseline_publishing, 60, 0.1), "the baseline run started", halted.output()[-2000:])
+time.sleep(1)
+halted_status = halted.interrupt(timeout=60)
+halted_out = halted.output()
+h.check(halted_status == 1, "an interrupted bench exits 1", halted_status, halted_out[-2000:])
+h.check("baseline 1" in halted_out and "audiobus 1" not in halted_out, "the report has the baseline run only",
+        halted_out[-2000:])
+h.check("ratio audiobus / baseline: none" in halted_out and "0.00x" not in halted_out,
+        "no ratio is made up without an audiobus run", halted_out[-2000:])
 
 left = subprocess.run(["pgrep", "-f", "baseline-node|audiobus-bench|jackd -n bench"], capture_output=True,
                       text=True).stdout

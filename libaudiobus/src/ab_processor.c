@@ -901,10 +901,15 @@ static void s_repair_lost(void *user, uint64_t from_seq, uint64_t to_seq, uint64
      * block in every few, and a line for each would add to the load that
      * loses them. The plugin hears every gap, and the exit report and the
      * heartbeats count every block lost. */
-    ab_log_limited(&input->loss_limiter, 1000, AB_LOG_WARN,
-                   "stream %s: blocks %" PRIu64 "..%" PRIu64 " are lost for good: frames %" PRIu64 "..%" PRIu64
-                   " (%" PRIu64 " frames) missing",
-                   input->stream, from_seq, to_seq, frame0, frame0 + frames, frames);
+    if (frames)
+        ab_log_limited(&input->loss_limiter, 1000, AB_LOG_WARN,
+                       "stream %s: blocks %" PRIu64 "..%" PRIu64 " are lost for good: frames %" PRIu64 "..%" PRIu64
+                       " (%" PRIu64 " frames) missing",
+                       input->stream, from_seq, to_seq, frame0, frame0 + frames, frames);
+    else /* no block around the hole tells where it starts and ends */
+        ab_log_limited(&input->loss_limiter, 1000, AB_LOG_WARN,
+                       "stream %s: blocks %" PRIu64 "..%" PRIu64 " are lost for good (which frames is not known)",
+                       input->stream, from_seq, to_seq);
     /* Behind frames held as dropped (they follow them: every block since
      * was dropped too), so that the plugin hears the gaps in order. */
     if (frames && (input->drop_pending || !s_queue_gap(input, frame0, frames)))
