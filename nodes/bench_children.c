@@ -122,7 +122,8 @@ int bench_children_wait_finished(bench_children_t *self, const bench_child_t *co
         if (ab_clock_mono_ns() > deadline) {
             snprintf(error, error_len,
                      "%u node(s), %s %s among them, did not finish within %.0f s: the load is beyond this "
-                     "machine (what they did not get is counted as lost)",
+                     "machine (what they did not get is counted as lost; a lower --speed, or fewer --streams "
+                     "or --processors, stays within it)",
                      n_running, running->role, running->name, seconds);
             return AB_ETIMEOUT;
         }

@@ -82,6 +82,19 @@ static void s_push(ab_repair_t *r, uint64_t seq, int64_t now)
     ab_repair_push(r, &b, now);
 }
 
+/* A repair that holds 0 and 20 and has two answers: the replay of 1..19
+ * follows block 20, then a later answer (a catch-up up to answer_to,
+ * following block answer_live) says the broker's history starts at 21. */
+static ab_repair_t *s_new_overtaken(s_log_t *log, int give_up_ms, uint64_t answer_to, uint64_t answer_live)
+{
+    ab_repair_t *r = s_new_giving_up(log, 64, give_up_ms);
+    s_push(r, 0, 0);
+    s_push(r, 20, 0);
+    ab_repair_replaying(r, 1, 19, 1, 20, 1 * MS);
+    ab_repair_replaying(r, 1, answer_to, 21, answer_live, 2 * MS);
+    return r;
+}
+
 static void s_expect_order(const s_log_t *log, uint64_t first, int count, const char *what)
 {
     CHECK(log->n_delivered == count, "%s: delivered %d, expected %d", what, log->n_delivered, count);
@@ -296,11 +309,7 @@ int main(void)
      * of 1..19 follows block 20; a later answer (a catch-up) says the
      * broker's history has moved on to 21. Nothing is given up while that
      * replay may still come, and what it brings is delivered. */
-    r = s_new(&log, 64);
-    s_push(r, 0, 0);
-    s_push(r, 20, 0);
-    ab_repair_replaying(r, 1, 19, 1, 20, 1 * MS);
-    ab_repair_replaying(r, 1, 22, 21, 22, 2 * MS);
+    r = s_new_overtaken(&log, 1000, 22, 22);
     ab_repair_tick(r, 3 * MS);
     CHECK(log.n_lost == 0, "nothing given up while the replay of 1..19 is on its way (%d losses)", log.n_lost);
     for (uint64_t seq = 1; seq < 20; seq++)
@@ -313,11 +322,7 @@ int main(void)
 
     /* The same, but the replay was dropped on the way: once a block after
      * the last answered replay has come, what is gone is given up. */
-    r = s_new(&log, 64);
-    s_push(r, 0, 0);
-    s_push(r, 20, 0);
-    ab_repair_replaying(r, 1, 19, 1, 20, 1 * MS);
-    ab_repair_replaying(r, 1, 22, 21, 22, 2 * MS);
+    r = s_new_overtaken(&log, 1000, 22, 22);
     s_push(r, 21, 3 * MS);
     s_push(r, 22, 3 * MS);
     CHECK(log.n_lost == 0, "block 22 is before the replays: still waiting (%d losses)", log.n_lost);
@@ -333,20 +338,14 @@ int main(void)
      * that the replay has passed, and a second without any block says
      * nothing more is on its way (the give-up time is 1 s here too, so
      * the repair's give_up_ms is raised to tell the two apart). */
-    {
-        r = s_new_giving_up(&log, 64, 12000);
-        s_push(r, 0, 0);
-        s_push(r, 20, 0);
-        ab_repair_replaying(r, 1, 19, 1, 20, 1 * MS);
-        ab_repair_replaying(r, 1, 20, 21, 20, 2 * MS);
-        ab_repair_tick(r, 900 * MS);
-        CHECK(log.n_lost == 0, "still waiting for the replay 0.9 s after the last block (%d losses)", log.n_lost);
-        ab_repair_tick(r, 1001 * MS);
-        CHECK(log.n_lost == 1 && log.lost_from == 1 && log.lost_to == 19,
-              "a second of quiet: 1..19 lost, not at the 12 s give-up: %d, %" PRIu64 "..%" PRIu64, log.n_lost,
-              log.lost_from, log.lost_to);
-        ab_repair_destroy(&r);
-    }
+    r = s_new_overtaken(&log, 12000, 20, 20);
+    ab_repair_tick(r, 900 * MS);
+    CHECK(log.n_lost == 0, "still waiting for the replay 0.9 s after the last block (%d losses)", log.n_lost);
+    ab_repair_tick(r, 1001 * MS);
+    CHECK(log.n_lost == 1 && log.lost_from == 1 && log.lost_to == 19,
+          "a second of quiet: 1..19 lost, not at the 12 s give-up: %d, %" PRIu64 "..%" PRIu64, log.n_lost,
+          log.lost_from, log.lost_to);
+    ab_repair_destroy(&r);
 
     /* A hole older than the window is given up to make room. */
     r = s_new(&log, 8);
