@@ -8,7 +8,10 @@ and processor on three simulated hosts, see netns.py):
    in its log and to its plugin, and everything around it is intact;
 3. a cut that outlasts the stream: no later block reveals what it missed,
    yet once its connection is back it asks for the tail, receives every
-   block and the end marker, and exits at the end.
+   block and the end marker, and exits at the end;
+4. an 8 s cut of a stream of 32-frame blocks (12,000 blocks, more than
+   the repair's default window of 8,192): repaired with zero loss too, as
+   the window spans time, not a count of blocks.
 
 Both cuts really lose blocks in transit (a connection silent for 3 s is
 dropped and made again), so the repair has to work.
@@ -52,14 +55,14 @@ def linked(name):
     return r.returncode == 0 and ('"name": "%s"' % name) in r.stdout and '"linked": true' in r.stdout
 
 
-def scenario(label, cut_seconds, stream_seconds, cut_at=3):
+def scenario(label, cut_seconds, stream_seconds, cut_at=3, block=BLOCK):
     path = os.path.join(work, label + ".wav")
     proc = lan.run(3, [BIN, "process", "--broker", ep, "--stream", label, "--plugin", "wavwrite", "--name",
                        "p-" + label, "--param", "path=" + path, "--exit-at-end", "--log-level", "debug"],
                    log("p-" + label))
     h.check(netns.wait_until(lambda: linked("p-" + label), 15), "processor linked", label)
     rec = lan.run(2, [BIN, "record", "--broker", ep, "--stream", label, "--source", "synth:counter", "--duration",
-                      str(stream_seconds), "--history", "10", "--name", "r-" + label], log("r-" + label))
+                      str(stream_seconds), "--history", "10", "--block", str(block), "--name", "r-" + label], log("r-" + label))
     time.sleep(cut_at)
     lan.cut(3)
     t0 = time.time()
@@ -111,5 +114,9 @@ path, out = scenario("tail", 6, 6)
 h.check_counter_wav(path, RATE, 1, 6 * RATE, "cut past the end")
 h.check("lost for good" not in out, "cut past the end: nothing reported lost", out[-800:])
 h.check("made again" in out, "cut past the end: the data connection was really remade", out[-1500:])
+# 4. 8 s of 32-frame blocks: more blocks than a window of a fixed count.
+path, out = scenario("small", 8, 14, block=32)
+h.check_counter_wav(path, RATE, 1, 14 * RATE, "8 s cut of 32-frame blocks")
+h.check("lost for good" not in out, "8 s cut of 32-frame blocks: nothing reported lost", out[-800:])
 lan.teardown()
 h.finish()

@@ -347,13 +347,45 @@ int main(void)
           log.lost_from, log.lost_to);
     ab_repair_destroy(&r);
 
-    /* A hole older than the window is given up to make room. */
-    r = s_new(&log, 8);
+    /* A hole older than the window is given up to make room (a give-up
+     * time of 200 ms spans 5 blocks of 100 ms: the window stays at 8). */
+    r = s_new_giving_up(&log, 8, 200);
     s_push(r, 0, 0);
     s_push(r, 20, 0);
     CHECK(log.n_lost >= 1 && log.lost_from == 1, "the head of a too-wide hole is given up");
     CHECK(ab_repair_expected(r) + 8 > 20, "the window holds the new block (expected %" PRIu64 ")",
           ab_repair_expected(r));
+    ab_repair_destroy(&r);
+
+    /* The window spans twice the give-up time of audio whatever the block
+     * size: 8 blocks asked for, 2 s of 100 ms blocks needs 21. A hole of
+     * 14 blocks is waited for and filled, nothing lost (with a window of
+     * 8, 1..7 would be given up at once). Then the same for a backlog:
+     * the blocks held before the window widened are kept. */
+    r = s_new(&log, 8);
+    s_push(r, 0, 0);
+    s_push(r, 15, 1 * MS);
+    CHECK(log.n_lost == 0 && ab_repair_pending(r) == 1, "a 14-block hole is waited for: %d losses, %zu held",
+          log.n_lost, ab_repair_pending(r));
+    CHECK(log.n_requests == 1 && log.req_from == 1 && log.req_to == 14, "request 1..14, got %" PRIu64 "..%" PRIu64,
+          log.req_from, log.req_to);
+    for (uint64_t seq = 16; seq <= 20; seq++)
+        s_push(r, seq, 2 * MS);
+    for (uint64_t seq = 1; seq <= 14; seq++)
+        s_push(r, seq, 3 * MS);
+    s_expect_order(&log, 0, 21, "a hole wider than the window asked for");
+    CHECK(log.n_lost == 0, "nothing lost, %d", log.n_lost);
+    ab_repair_destroy(&r);
+
+    r = s_new(&log, 8);
+    ab_repair_hold_for_backlog(r, 0);
+    for (uint64_t seq = 100; seq < 106; seq++)
+        s_push(r, seq, 1 * MS);
+    ab_repair_request_backlog(r, 5000, 2 * MS); /* 5 s + 2 s: 71 blocks */
+    ab_repair_replaying(r, 50, 99, 0, 0, 3 * MS);
+    for (uint64_t seq = 50; seq < 100; seq++)
+        s_push(r, seq, 4 * MS);
+    s_expect_order(&log, 50, 56, "a backlog wider than the window asked for");
     ab_repair_destroy(&r);
 
     /* A new epoch (a new run of the recorder) starts the numbering afresh. */

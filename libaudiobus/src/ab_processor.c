@@ -701,7 +701,7 @@ static void s_publish_results(ab_processor_t *self, ab_pub_t *pub);
 
 /* After a plugin call on the receive thread: publish the results now when
  * their queue is half full. A burst of received blocks (a repaired hole
- * releases up to AB_HOST_REPAIR_WINDOW at once) would otherwise fill it
+ * releases the blocks of its whole repair window at once) would otherwise fill it
  * before the burst ends and the results are published. Receive thread. */
 static void s_publish_if_filling(ab_processor_t *self)
 {

@@ -35,6 +35,7 @@ struct ab_repair {
     uint64_t highest_seen;
     int64_t last_push;      /* when the last block (of any path) came */
     int64_t block_ns;       /* how much audio a block of the stream carries (0: unknown) */
+    int64_t backlog_ns;     /* how far back the backlog asked for reaches */
 
     /* One copy of a replay on its way at a time: a request is repeated only
      * once the one before is known not to come (see s_replay_failed()). */
@@ -84,6 +85,64 @@ void ab_repair_destroy(ab_repair_t **self_p)
     free((*self_p)->slots);
     free(*self_p);
     *self_p = NULL;
+}
+
+/* The most sequence numbers a window spans: its slot table (a few hundred
+ * bytes a block) is allocated for the whole span. 2^19 blocks are 46 minutes
+ * of 256-frame blocks at 48 kHz, 5.8 minutes of 32-frame ones. */
+#define AB_REPAIR_MAX_WINDOW ((size_t)1 << 19)
+
+/* Make the window span capacity sequence numbers (more than now), keeping
+ * what is held: every held seq is within [expected, expected + old
+ * capacity), so none collide. Spare buffers are freed. False when out of
+ * memory (the window stays as it was). */
+static bool s_widen(ab_repair_t *self, size_t capacity)
+{
+    s_slot_t *slots = calloc(capacity, sizeof *slots);
+    if (!slots)
+        return false;
+    for (size_t i = 0; i < self->capacity; i++) {
+        s_slot_t *old = &self->slots[i];
+        if (old->used)
+            slots[old->block.seq % capacity] = *old; /* the samples point to its buffer, which moves along */
+        else
+            free(old->buffer);
+    }
+    free(self->slots);
+    self->slots = slots;
+    self->capacity = capacity;
+    return true;
+}
+
+/* Widen the window to span what may be waited for: a hole as long as the
+ * give-up time (an outage that long can still be repaired), the blocks
+ * that come during the give-up time after it, and the backlog asked for.
+ * In blocks this depends on their length: a fixed count would cover 44 s
+ * of 256-frame blocks at 48 kHz but under 6 s of 32-frame ones. Never
+ * narrower than the max_pending asked for. */
+static void s_fit_window(ab_repair_t *self)
+{
+    if (!self->block_ns)
+        return;
+    uint64_t blocks = (uint64_t)((2 * self->give_up_ns + self->backlog_ns) / self->block_ns) + 1;
+    if (blocks > AB_REPAIR_MAX_WINDOW)
+        blocks = AB_REPAIR_MAX_WINDOW;
+    if (blocks > self->capacity)
+        s_widen(self, (size_t)blocks);
+}
+
+/* Note how much audio the stream's blocks carry (for the window's width
+ * and ab_repair_queued_ahead_ns()). */
+static void s_note_block_length(ab_repair_t *self, const ab_block_t *block)
+{
+    if (!block->rate || !block->frames)
+        return;
+    int64_t ns = (int64_t)((uint64_t)block->frames * (block->type == AB_BLOCK_FEATURES ? block->hop : 1) *
+                           1000000000ull / block->rate);
+    if (ns == self->block_ns)
+        return;
+    self->block_ns = ns;
+    s_fit_window(self);
 }
 
 static s_slot_t *s_slot(ab_repair_t *self, uint64_t seq)
@@ -327,6 +386,7 @@ void ab_repair_push(ab_repair_t *self, const ab_block_t *block, int64_t now_ns)
         self->catch_up_due = false;
         self->retry_interval = self->retry_ns;
     }
+    s_note_block_length(self, block);
     if (self->backlog_waiting) {
         if (!self->started) {
             /* Hold live blocks until the replay says where to start. */
@@ -352,9 +412,6 @@ void ab_repair_push(ab_repair_t *self, const ab_block_t *block, int64_t now_ns)
         self->highest_seen = block->seq;
     }
     self->last_push = now_ns;
-    if (block->rate && block->frames)
-        self->block_ns = (int64_t)((uint64_t)block->frames * (block->type == AB_BLOCK_FEATURES ? block->hop : 1) *
-                                   1000000000ull / block->rate);
     if (block->seq < self->expected) {
         self->duplicates++;
         return;
@@ -463,6 +520,8 @@ void ab_repair_hold_for_backlog(ab_repair_t *self, int64_t now_ns)
 void ab_repair_request_backlog(ab_repair_t *self, uint32_t backlog_ms, int64_t now_ns)
 {
     self->backlog_since = now_ns;
+    self->backlog_ns = (int64_t)backlog_ms * 1000000;
+    s_fit_window(self);
     self->cb.request(self->cb.user, 0, 0, backlog_ms);
 }
 

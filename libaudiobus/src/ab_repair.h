@@ -37,10 +37,13 @@ typedef struct {
 
 typedef struct ab_repair ab_repair_t;
 
-/* max_pending: blocks held while waiting (beyond it the oldest missing
- * range is given up); give_up_ms: how long a missing range is waited for;
- * retry_ms: how often the request is repeated meanwhile. NULL when out of
- * memory. */
+/* max_pending: the window, in sequence numbers, of blocks held while a
+ * hole waits (beyond it the oldest missing range is given up); once the
+ * blocks' length is known it is widened to span twice give_up_ms of audio
+ * (plus the backlog asked for), up to 2^19 blocks, so that an outage as
+ * long as the give-up time is repaired whatever the block size;
+ * give_up_ms: how long a missing range is waited for; retry_ms: how often
+ * the request is repeated meanwhile. NULL when out of memory. */
 ab_repair_t *ab_repair_new(const ab_repair_callbacks_t *callbacks, size_t max_pending, int give_up_ms,
                            int retry_ms);
 void ab_repair_destroy(ab_repair_t **self_p);
