@@ -172,6 +172,16 @@ for mode in ("inline", "queued"):
             inl_runs[0].get("received") == inl_blocks, "--%s: 2 processors x 188 blocks, none lost" % mode,
             [(r.get("kind"), r.get("expected"), r.get("received")) for r in inl_runs])
 
+# Blocks longer than a plugin call takes (8192 frames) reach the probe in
+# two calls each: still counted once, none lost, in order.
+big = bench_json(["--block", "16384", "--duration", "2", "--runs", "1", "--processors", "1", "--no-baseline"],
+                 "bench --block 16384")
+big_runs = big.get("runs", [])
+h.check(len(big_runs) == 1 and big_runs[0].get("expected") == 6 and big_runs[0].get("received") == 6
+        and big_runs[0].get("lost") == 0 and big_runs[0].get("out_of_order") == 0 and big_runs[0].get("p50_us", -1) > 0,
+        "--block 16384: 6 blocks of 2 calls each counted as 6, none lost, latencies positive",
+        [(r.get("expected"), r.get("received"), r.get("out_of_order"), r.get("p50_us")) for r in big_runs])
+
 # The text table says the same.
 status, out, err = h.run(["bench", "--quick", "--runs", "1", "--duration", "0.5", "--transport", "ipc"], timeout=300)
 h.check(status == 0, "bench over ipc exits 0", status, err[-3000:])

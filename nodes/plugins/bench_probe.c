@@ -1,6 +1,8 @@
 /* bench_probe.c - the plugin `audiobus bench` runs in every processor: for
  * each block it records how long after capture it reached process()
- * (now on CLOCK_REALTIME - block->time_ns), and which frames arrived.
+ * (now on CLOCK_REALTIME - block->time_ns), and which frames arrived. A
+ * block longer than the host's max_frames, handed over in several calls,
+ * counts once, with its first call's latency.
  *
  * Parameters:
  *   path=FILE      where deactivate() writes the results (required):
@@ -33,6 +35,7 @@ typedef struct {
     int64_t *latencies; /* max_blocks entries, from the first activate() */
     uint64_t blocks, frames, recorded, unrecorded;
     uint64_t next_frame0, first_frame0, disorder; /* disorder: blocks not right after the previous one */
+    uint64_t last_seq;
     uint64_t gaps, gap_frames;
     int64_t first_ns, last_ns; /* arrival of the first and the last block, CLOCK_REALTIME */
 } probe_t;
@@ -115,6 +118,13 @@ static int32_t s_process(void *p, const ab_plugin_block_t *block)
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     int64_t now_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+    if (self->blocks && block->seq == self->last_seq && block->frame0 == self->next_frame0) {
+        /* The rest of a block longer than max_frames: its latency is its first call's. */
+        self->last_ns = now_ns;
+        self->next_frame0 = block->frame0 + block->frames;
+        self->frames += block->frames;
+        return AB_PLUGIN_OK;
+    }
     int64_t latency = now_ns - block->time_ns;
     if (self->blocks == 0)
         self->first_ns = now_ns;
@@ -128,6 +138,7 @@ static int32_t s_process(void *p, const ab_plugin_block_t *block)
     else if (block->frame0 != self->next_frame0)
         self->disorder++;
     self->next_frame0 = block->frame0 + block->frames;
+    self->last_seq = block->seq;
     self->blocks++;
     self->frames += block->frames;
     return AB_PLUGIN_OK;

@@ -110,7 +110,8 @@ typedef struct {
     uint32_t frames;
     uint32_t channels;
     uint32_t rate;
-    uint64_t seq;          /* the block's sequence number in its stream */
+    uint64_t seq;          /* the block's sequence number in its stream; a block longer than
+                              max_frames comes in several calls with the same seq */
     uint64_t frame0;       /* index of the first frame since the stream began */
     int64_t time_ns;       /* capture time of frame0, ns since the Unix epoch */
     const float *samples;  /* frames * channels, interleaved, converted to f32 */
