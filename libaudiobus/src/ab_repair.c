@@ -87,10 +87,11 @@ void ab_repair_destroy(ab_repair_t **self_p)
     *self_p = NULL;
 }
 
-/* The most sequence numbers a window spans: its slot table (a few hundred
- * bytes a block) is allocated for the whole span. 2^19 blocks are 46 minutes
- * of 256-frame blocks at 48 kHz, 5.8 minutes of 32-frame ones. */
-#define AB_REPAIR_MAX_WINDOW ((size_t)1 << 19)
+/* The most sequence numbers a window spans: its slot table (248
+ * bytes a block, 65 MB at most) is allocated for the whole span. 2^18
+ * blocks are 23 minutes of 256-frame blocks at 48 kHz, 2.9 minutes of
+ * 32-frame ones. */
+#define AB_REPAIR_MAX_WINDOW ((size_t)1 << 18)
 
 /* Make the window span capacity sequence numbers (more than now), keeping
  * what is held: every held seq is within [expected, expected + old

@@ -40,7 +40,7 @@ typedef struct ab_repair ab_repair_t;
 /* max_pending: the window, in sequence numbers, of blocks held while a
  * hole waits (beyond it the oldest missing range is given up); once the
  * blocks' length is known it is widened to span twice give_up_ms of audio
- * (plus the backlog asked for), up to 2^19 blocks, so that an outage as
+ * (plus the backlog asked for), up to 2^18 blocks, so that an outage as
  * long as the give-up time is repaired whatever the block size;
  * give_up_ms: how long a missing range is waited for; retry_ms: how often
  * the request is repeated meanwhile. NULL when out of memory. */
