@@ -282,8 +282,11 @@ static int64_t s_offset_ns(const ab_source_t *self, uint64_t frame0)
     return (int64_t)((double)frame0 / self->rate / (self->speed > 0 ? self->speed : 1.0) * 1e9);
 }
 
-/* When the chunk starting at frame0 is due (mono ns): at its capture time,
- * as a device would deliver it; at once for speed 0 (as fast as it goes). */
+/* When the chunk starting at frame0 is due (mono ns): at the capture time
+ * of frame0, its time stamp (a device delivers a chunk a chunk's duration
+ * later, once its last frame is in: latencies measured from synthetic
+ * signals leave that duration out); at once for speed 0 (as fast as it
+ * goes). */
 static int64_t s_due_ns(const ab_source_t *self, uint64_t frame0)
 {
     return self->speed > 0 ? self->start_mono_ns + s_offset_ns(self, frame0) : 0;
