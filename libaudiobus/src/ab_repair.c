@@ -126,10 +126,13 @@ static void s_fit_window(ab_repair_t *self)
     if (!self->block_ns)
         return;
     uint64_t blocks = (uint64_t)((2 * self->give_up_ns + self->backlog_ns) / self->block_ns) + 1;
-    if (blocks > AB_REPAIR_MAX_WINDOW)
-        blocks = AB_REPAIR_MAX_WINDOW;
-    if (blocks > self->capacity)
-        s_widen(self, (size_t)blocks);
+    if (blocks <= self->capacity || self->capacity >= AB_REPAIR_MAX_WINDOW)
+        return;
+    /* At least twice as wide: a stream whose block length keeps changing
+     * widens it a few times, not once a block. */
+    if (blocks < 2 * (uint64_t)self->capacity)
+        blocks = 2 * (uint64_t)self->capacity;
+    s_widen(self, (size_t)(blocks < AB_REPAIR_MAX_WINDOW ? blocks : AB_REPAIR_MAX_WINDOW));
 }
 
 /* Note how much audio the stream's blocks carry (for the window's width
