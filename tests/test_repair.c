@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ab_repair.h"
 
@@ -79,6 +80,14 @@ static ab_repair_t *s_new(s_log_t *log, size_t window)
 static void s_push(ab_repair_t *r, uint64_t seq, int64_t now)
 {
     ab_block_t b = s_block(seq, 7);
+    ab_repair_push(r, &b, now);
+}
+
+/* A block of `frames` ms (the rate is 1000). */
+static void s_push_length(ab_repair_t *r, uint64_t seq, uint32_t frames, int64_t now)
+{
+    ab_block_t b = s_block(seq, 7);
+    b.frames = frames;
     ab_repair_push(r, &b, now);
 }
 
@@ -375,6 +384,31 @@ int main(void)
         s_push(r, seq, 3 * MS);
     s_expect_order(&log, 0, 21, "a hole wider than the window asked for");
     CHECK(log.n_lost == 0, "nothing lost, %d", log.n_lost);
+    ab_repair_destroy(&r);
+
+    /* Widening while a backlog is awaited, after expected moved down
+     * several times and left the held blocks further apart than the
+     * window: they are all kept (a widening to a width that was not a
+     * multiple of the old one put 90 and 107 in one slot, lost 90 and
+     * hung the next search for the lowest held block). */
+    r = s_new(&log, 8);
+    ab_repair_hold_for_backlog(r, 0);
+    alarm(10); /* a hang fails the test */
+    static const uint64_t apart[] = {100, 107, 95, 93, 90};
+    for (size_t i = 0; i < sizeof apart / sizeof apart[0]; i++)
+        s_push_length(r, apart[i], 1000, 0); /* 1 s blocks: 3 are enough, no widening */
+    s_push_length(r, 94, 125, 0);            /* 125 ms: 17 needed, widened */
+    ab_repair_tick(r, 2000 * MS);            /* no backlog answer: start from the lowest held */
+    s_push_length(r, 108, 125, 2500 * MS);
+    for (int64_t t = 3000; t <= 20000; t += 1000)
+        ab_repair_tick(r, t * MS);
+    alarm(0);
+    static const uint64_t kept[] = {90, 93, 94, 95, 100, 107, 108};
+    CHECK(log.n_delivered == 7, "blocks held far apart across a widening: delivered %d of 7", log.n_delivered);
+    for (int i = 0; i < log.n_delivered && i < 7; i++)
+        CHECK(log.delivered[i] == kept[i], "delivery %d is seq %" PRIu64 ", expected %" PRIu64, i, log.delivered[i],
+              kept[i]);
+    CHECK(ab_repair_pending(r) == 0, "nothing held, %zu", ab_repair_pending(r));
     ab_repair_destroy(&r);
 
     r = s_new(&log, 8);

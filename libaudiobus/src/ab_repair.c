@@ -93,10 +93,12 @@ void ab_repair_destroy(ab_repair_t **self_p)
  * 32-frame ones. */
 #define AB_REPAIR_MAX_WINDOW ((size_t)1 << 18)
 
-/* Make the window span capacity sequence numbers (more than now), keeping
- * what is held: every held seq is within [expected, expected + old
- * capacity), so none collide. Spare buffers are freed. False when out of
- * memory (the window stays as it was). */
+/* Make the window span capacity sequence numbers, a multiple of the
+ * present width, keeping what is held: held blocks are in distinct slots
+ * now, so their seqs differ modulo the present width, and so modulo any
+ * multiple of it (however far apart a backlog that moved expected down
+ * left them). Spare buffers are freed. False when out of memory (the
+ * window stays as it was). */
 static bool s_widen(ab_repair_t *self, size_t capacity)
 {
     s_slot_t *slots = calloc(capacity, sizeof *slots);
@@ -126,14 +128,25 @@ static void s_fit_window(ab_repair_t *self)
     if (!self->block_ns)
         return;
     uint64_t blocks = (uint64_t)((2 * self->give_up_ns + self->backlog_ns) / self->block_ns) + 1;
-    if (blocks <= self->capacity || self->capacity >= AB_REPAIR_MAX_WINDOW)
+    if (blocks <= self->capacity)
         return;
-    /* At least twice as wide: a stream whose block length keeps changing
-     * widens it a few times, not once a block. */
-    if (blocks < 2 * (uint64_t)self->capacity)
-        blocks = 2 * (uint64_t)self->capacity;
-    s_widen(self, (size_t)(blocks < AB_REPAIR_MAX_WINDOW ? blocks : AB_REPAIR_MAX_WINDOW));
+    /* A multiple of the present width (see s_widen()), at least twice it:
+     * a stream whose block length keeps changing widens it a few times,
+     * not once a block. */
+    uint64_t times = (blocks + self->capacity - 1) / self->capacity;
+    uint64_t most = AB_REPAIR_MAX_WINDOW / self->capacity;
+    if (times < 2)
+        times = 2;
+    if (times > most)
+        times = most;
+    if (times >= 2)
+        s_widen(self, (size_t)times * self->capacity);
 }
+
+/* A block's length is taken as at most this: a bogus one (a features
+ * block's hop is the publisher's to say) cannot overflow what is computed
+ * from it (ab_repair_queued_ahead_ns() multiplies it by up to 2^20). */
+#define AB_REPAIR_MAX_BLOCK_NS (3600 * 1000000000LL)
 
 /* Note how much audio the stream's blocks carry (for the window's width
  * and ab_repair_queued_ahead_ns()). */
@@ -141,8 +154,8 @@ static void s_note_block_length(ab_repair_t *self, const ab_block_t *block)
 {
     if (!block->rate || !block->frames)
         return;
-    int64_t ns = (int64_t)((uint64_t)block->frames * (block->type == AB_BLOCK_FEATURES ? block->hop : 1) *
-                           1000000000ull / block->rate);
+    double length = (double)block->frames * (block->type == AB_BLOCK_FEATURES ? block->hop : 1) * 1e9 / block->rate;
+    int64_t ns = length < (double)AB_REPAIR_MAX_BLOCK_NS ? (int64_t)length : AB_REPAIR_MAX_BLOCK_NS;
     if (ns == self->block_ns)
         return;
     self->block_ns = ns;
