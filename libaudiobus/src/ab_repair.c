@@ -53,6 +53,7 @@ struct ab_repair {
 
     bool backlog_waiting;
     int64_t backlog_since;
+    uint64_t backlog_top; /* the highest seq held while the backlog is awaited */
 
     uint64_t duplicates, repaired, lost_blocks;
 };
@@ -410,16 +411,22 @@ void ab_repair_push(ab_repair_t *self, const ab_block_t *block, int64_t now_ns)
             self->started = true;
             self->expected = block->seq;
             self->epoch = block->epoch;
+            self->backlog_top = block->seq;
         }
         if (block->seq < self->expected) {
             /* The backlog reaches further back: move the start, if the
-             * window allows. */
-            if (self->expected - block->seq + self->held >= self->capacity)
+             * window still spans every held block (live ones may have
+             * been lost in between: their count would not tell). */
+            if (self->backlog_top - block->seq >= self->capacity)
                 return;
             self->expected = block->seq;
         }
-        if (block->seq - self->expected < self->capacity && !s_hold(self, block))
-            self->duplicates++;
+        if (block->seq - self->expected < self->capacity) {
+            if (!s_hold(self, block))
+                self->duplicates++;
+            else if (block->seq > self->backlog_top)
+                self->backlog_top = block->seq;
+        }
         return;
     }
     if (!self->started) {
@@ -479,7 +486,7 @@ void ab_repair_replaying(ab_repair_t *self, uint64_t from_seq, uint64_t to_seq, 
     if (self->backlog_waiting) {
         self->backlog_waiting = false;
         if (from_seq <= to_seq && (!self->started || from_seq < self->expected) &&
-            (!self->started || self->expected - from_seq + self->held < self->capacity)) {
+            (!self->started || self->backlog_top - from_seq < self->capacity)) {
             self->expected = from_seq;
             self->started = true;
         }
