@@ -77,18 +77,24 @@ static ab_repair_t *s_new(s_log_t *log, size_t window)
     return s_new_giving_up(log, window, 1000);
 }
 
-static void s_push(ab_repair_t *r, uint64_t seq, int64_t now)
-{
-    ab_block_t b = s_block(seq, 7);
-    ab_repair_push(r, &b, now);
-}
-
 /* A block of `frames` ms (the rate is 1000). */
 static void s_push_length(ab_repair_t *r, uint64_t seq, uint32_t frames, int64_t now)
 {
     ab_block_t b = s_block(seq, 7);
     b.frames = frames;
     ab_repair_push(r, &b, now);
+}
+
+static void s_push(ab_repair_t *r, uint64_t seq, int64_t now)
+{
+    s_push_length(r, seq, FRAMES, now);
+}
+
+/* Blocks first..last, in order, all at now. */
+static void s_push_range(ab_repair_t *r, uint64_t first, uint64_t last, int64_t now)
+{
+    for (uint64_t seq = first; seq <= last; seq++)
+        s_push(r, seq, now);
 }
 
 /* A repair that holds 0 and 20 and has two answers: the replay of 1..19
@@ -119,8 +125,7 @@ int main(void)
 
     /* In order, starting wherever the stream is; duplicates dropped. */
     r = s_new(&log, 64);
-    for (uint64_t seq = 40; seq < 50; seq++)
-        s_push(r, seq, 0);
+    s_push_range(r, 40, 49, 0);
     s_push(r, 45, 0);
     s_push(r, 49, 0);
     s_expect_order(&log, 40, 10, "in order");
@@ -252,13 +257,11 @@ int main(void)
     ab_repair_replaying(r, 1, 1, 0, 42, 3 * MS);
     CHECK(ab_repair_queued_ahead_ns(r, 4 * MS) == 40 * 100 * MS, "4 s queued ahead, got %" PRId64 " ns",
           ab_repair_queued_ahead_ns(r, 4 * MS));
-    for (uint64_t seq = 3; seq <= 32; seq++)
-        s_push(r, seq, 5 * MS);
+    s_push_range(r, 3, 32, 5 * MS);
     CHECK(ab_repair_queued_ahead_ns(r, 6 * MS) == 10 * 100 * MS, "1 s left, got %" PRId64 " ns",
           ab_repair_queued_ahead_ns(r, 6 * MS));
     CHECK(ab_repair_queued_ahead_ns(r, 1100 * MS) == 0, "nothing coming for a second: nothing is queued");
-    for (uint64_t seq = 33; seq <= 43; seq++)
-        s_push(r, seq, 1200 * MS);
+    s_push_range(r, 33, 43, 1200 * MS);
     CHECK(ab_repair_queued_ahead_ns(r, 1201 * MS) == 0, "the replay has passed");
     ab_repair_destroy(&r);
 
@@ -308,8 +311,7 @@ int main(void)
           log.lost_from, log.lost_to);
     CHECK(log.lost_frame0 == 1 * FRAMES && log.lost_frames == 14 * FRAMES, "exact frames %" PRIu64 "+%" PRIu64,
           log.lost_frame0, log.lost_frames);
-    for (uint64_t seq = 16; seq < 20; seq++)
-        s_push(r, seq, 4 * MS);
+    s_push_range(r, 16, 19, 4 * MS);
     CHECK(log.n_delivered == 7 && log.delivered[6] == 20, "15..20 delivered after the loss (%d)", log.n_delivered);
     ab_repair_destroy(&r);
 
@@ -321,10 +323,8 @@ int main(void)
     r = s_new_overtaken(&log, 1000, 22, 22);
     ab_repair_tick(r, 3 * MS);
     CHECK(log.n_lost == 0, "nothing given up while the replay of 1..19 is on its way (%d losses)", log.n_lost);
-    for (uint64_t seq = 1; seq < 20; seq++)
-        s_push(r, seq, 4 * MS);
-    for (uint64_t seq = 21; seq <= 23; seq++)
-        s_push(r, seq, 5 * MS);
+    s_push_range(r, 1, 19, 4 * MS);
+    s_push_range(r, 21, 23, 5 * MS);
     s_expect_order(&log, 0, 24, "the overtaken replay fills the hole");
     CHECK(log.n_lost == 0, "nothing lost, %d losses", log.n_lost);
     ab_repair_destroy(&r);
@@ -378,10 +378,8 @@ int main(void)
           log.n_lost, ab_repair_pending(r));
     CHECK(log.n_requests == 1 && log.req_from == 1 && log.req_to == 14, "request 1..14, got %" PRIu64 "..%" PRIu64,
           log.req_from, log.req_to);
-    for (uint64_t seq = 16; seq <= 20; seq++)
-        s_push(r, seq, 2 * MS);
-    for (uint64_t seq = 1; seq <= 14; seq++)
-        s_push(r, seq, 3 * MS);
+    s_push_range(r, 16, 20, 2 * MS);
+    s_push_range(r, 1, 14, 3 * MS);
     s_expect_order(&log, 0, 21, "a hole wider than the window asked for");
     CHECK(log.n_lost == 0, "nothing lost, %d", log.n_lost);
     ab_repair_destroy(&r);
@@ -418,12 +416,10 @@ int main(void)
 
     r = s_new(&log, 8);
     ab_repair_hold_for_backlog(r, 0);
-    for (uint64_t seq = 100; seq < 106; seq++)
-        s_push(r, seq, 1 * MS);
+    s_push_range(r, 100, 105, 1 * MS);
     ab_repair_request_backlog(r, 5000, 2 * MS); /* 5 s + 2 s: 71 blocks */
     ab_repair_replaying(r, 50, 99, 0, 0, 3 * MS);
-    for (uint64_t seq = 50; seq < 100; seq++)
-        s_push(r, seq, 4 * MS);
+    s_push_range(r, 50, 99, 4 * MS);
     s_expect_order(&log, 50, 56, "a backlog wider than the window asked for");
     ab_repair_destroy(&r);
 
@@ -446,8 +442,7 @@ int main(void)
     CHECK(log.n_requests == 1 && log.req_backlog == 2000, "backlog requested");
     CHECK(log.n_delivered == 0, "nothing delivered before the answer");
     ab_repair_replaying(r, 45, 49, 0, 0, 3 * MS);
-    for (uint64_t seq = 45; seq < 50; seq++)
-        s_push(r, seq, 4 * MS);
+    s_push_range(r, 45, 49, 4 * MS);
     s_push(r, 52, 5 * MS);
     s_expect_order(&log, 45, 8, "backlog then live");
     ab_repair_destroy(&r);
@@ -469,15 +464,13 @@ int main(void)
     r = s_new(&log, 64);
     ab_repair_catch_up(r, 0);
     CHECK(log.n_requests == 0, "no catch-up before the first block");
-    for (uint64_t seq = 10; seq < 13; seq++)
-        s_push(r, seq, 0);
+    s_push_range(r, 10, 12, 0);
     ab_repair_catch_up(r, 1 * MS);
     CHECK(log.n_requests == 1 && log.req_from == 13 && log.req_to == UINT64_MAX && log.req_backlog == 0,
           "catch-up asks from seq 13 on, got %d: %" PRIu64 "..%" PRIu64, log.n_requests, log.req_from,
           log.req_to);
     ab_repair_replaying(r, 13, 15, 0, 0, 2 * MS);
-    for (uint64_t seq = 13; seq < 16; seq++)
-        s_push(r, seq, 3 * MS);
+    s_push_range(r, 13, 15, 3 * MS);
     s_expect_order(&log, 10, 6, "catch-up delivers the tail in order");
     CHECK(log.n_lost == 0, "nothing lost");
     ab_repair_catch_up(r, 4 * MS);
@@ -497,8 +490,7 @@ int main(void)
      * everything comes out once, in order. */
     r = s_new(&log, 64);
     s_push(r, 0, 0);
-    for (uint64_t seq = 10; seq <= 12; seq++)
-        s_push(r, seq, 1 * MS);
+    s_push_range(r, 10, 12, 1 * MS);
     CHECK(log.n_requests == 1 && log.req_from == 1 && log.req_to == 9, "request 1..9, got %" PRIu64 "..%" PRIu64,
           log.req_from, log.req_to);
     s_push(r, 5, 2 * MS);
