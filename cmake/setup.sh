@@ -11,7 +11,7 @@ build_dir=${1:-"$here/build"}
 
 packages="build-essential cmake pkg-config libzmq3-dev libczmq-dev portaudio19-dev libmsgpack-dev
 libsndfile1-dev libjansson-dev libfftw3-dev libpng-dev python3 python3-zmq python3-msgpack python3-numpy jackd2 espeak-ng
-procps"
+procps iproute2"
 
 missing=""
 for p in $packages; do
